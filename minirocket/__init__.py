@@ -8,5 +8,18 @@ __version__ = "0.1.0"
 
 from minirocket.backend import available_backends, get_backend
 from minirocket.core import Module, Parameter
+from minirocket import models, optim, rocket  # noqa: E402  (the paper: nets, optimizers, training)
 
-__all__ = ["Module", "Parameter", "available_backends", "get_backend", "__version__"]
+
+
+def load_artifact(path, backend="numpy"):
+    """Load an exported light net (``light.json`` + ``light.npz``) as a predictor.
+
+    See :func:`minirocket.train.artifact.load_artifact`; needs only minirocket and NumPy.
+    """
+    from minirocket.train.artifact import load_artifact as _load
+    return _load(path, backend=backend)
+
+
+__all__ = ["Module", "Parameter", "available_backends", "get_backend", "load_artifact",
+           "__version__"]

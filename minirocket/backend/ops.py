@@ -230,6 +230,14 @@ class Ops:
         shape = _channel_shape(x.ndim)
         return x * scale.reshape(shape) + shift.reshape(shape)
 
+    def batchnorm_relu_eval(self, x, scale, shift):
+        """Evaluation-mode BN followed by ReLU: ``y = max(x * scale + shift, 0)``.
+
+        The pre-activation unit of a WRN block in inference; a backend may fuse it into one
+        pass over the activation. Same shapes as :meth:`batchnorm_eval`.
+        """
+        return self.relu(self.batchnorm_eval(x, scale, shift))
+
     # ----------------------------------------------------------------- elementwise
     def relu(self, x):
         """``max(x, 0)``."""

@@ -10,6 +10,7 @@ from minirocket.layers.global_avg_pool import GlobalAvgPool2d
 from minirocket.layers.linear import Linear
 from minirocket.layers.relu import ReLU
 from minirocket.layers.sequential import Sequential
+from minirocket.layers.stop_gradient import StopGradient
 
 __all__ = ["AvgPool2d", "BatchNorm", "Conv2d", "Dropout", "Embedding", "Flatten",
-           "GlobalAvgPool2d", "Linear", "ReLU", "Sequential"]
+           "GlobalAvgPool2d", "Linear", "ReLU", "Sequential", "StopGradient"]

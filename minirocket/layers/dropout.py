@@ -4,6 +4,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from minirocket.core.module import Module
+from minirocket.errors import ArgumentError
 from minirocket.validate import check_float, check_int
 
 
@@ -45,6 +46,14 @@ class Dropout(Module):
         if mask is None:
             keep = self.rng.random(x.shape) >= self.p
             mask = self.ops.asarray(keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.p)))
+        else:
+            # A given mask (gradient checks freeze one) must fit x exactly: broadcasting
+            # would silently apply one mask row to every sample.
+            self.check_input(mask, name="mask", dtype=False)
+            if tuple(mask.shape) != tuple(x.shape):
+                raise ArgumentError(f"argument 'mask' of Dropout: expected shape "
+                                    f"{tuple(x.shape)}, got {tuple(mask.shape)}")
+            mask = mask.astype(x.dtype, copy=False)
         return x * mask, DropoutCtx(mask)
 
     def backward(self, ctx, gy):

@@ -19,6 +19,14 @@ comparing the one-sided differences ``(f(t+eps) - f(t)) / eps`` and ``(f(t) - f(
 eps``: on a smooth point they agree to O(eps), across a kink they differ by the jump. A
 failing element that sits on a detected kink is reported as such, so the user knows to move
 the input, not to suspect backward.
+
+Tolerances: a tensor passes when ``rel_err <= rtol`` or ``abs_err <= atol``. By default
+(``atol=None``) ``atol`` is the *rounding floor* of the central difference,
+``64 * macheps * |f| / eps``: each evaluation of ``f`` is exact only to a few ulps of
+``|f|``, and dividing a difference of two evaluations by ``2 eps`` magnifies that error.
+Below the floor the numeric estimate is noise, so an analytic gradient that is exactly zero
+(a bias followed by batch norm, an unused output head) is judged against the floor instead of
+failing on a meaningless relative error of 1.
 """
 import copy
 from dataclasses import dataclass, field
@@ -26,6 +34,22 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from minirocket.errors import ArgumentError
+
+
+#: Rounding allowance of one evaluation of ``f``, in ulps of ``|f|`` (a sum of many products
+#: is typically a few ulps off; 64 leaves room for long reductions).
+ROUNDING_ULPS = 64
+
+
+def rounding_floor(f0, eps):
+    """Absolute error of a central difference caused by rounding alone.
+
+    Each of ``f(t + eps)`` and ``f(t - eps)`` carries an error of about
+    ``ROUNDING_ULPS * macheps * |f|``; their difference divided by ``2 eps`` carries about
+    ``ROUNDING_ULPS * macheps * |f| / eps``. (The truncation error, ``eps**2 / 6`` times the
+    third derivative, is far smaller at the default eps = 1e-6.)
+    """
+    return ROUNDING_ULPS * np.finfo(np.float64).eps * abs(f0) / eps
 
 
 class GradcheckError(AssertionError):
@@ -76,11 +100,16 @@ class TensorCheck:
 
 @dataclass
 class GradcheckReport:
-    """All tensors checked in one call, with the settings used."""
+    """All tensors checked in one call, with the settings used.
+
+    ``atol`` is the absolute tolerance actually applied; ``atol_auto`` is True when it is the
+    rounding floor chosen by :func:`check_gradients` (``atol=None``).
+    """
     checks: list = field(default_factory=list)
     eps: float = 1e-6
     rtol: float = 1e-6
     atol: float = 1e-10
+    atol_auto: bool = False
 
     @property
     def ok(self):
@@ -96,7 +125,8 @@ class GradcheckReport:
         for c in self.checks:
             rows.append(f"{c.name:<40} {str(c.shape):<18} {c.mode:<11} {c.rel_err:>10.2e} "
                         f"{c.abs_err:>10.2e} {c.kinks:>5}  {'yes' if c.ok else 'NO'}")
-        rows.append(f"(eps={self.eps:g}, rtol={self.rtol:g}, atol={self.atol:g})")
+        rows.append(f"(eps={self.eps:g}, rtol={self.rtol:g}, atol={self.atol:.3g}"
+                    f"{' = rounding floor' if self.atol_auto else ''})")
         return "\n".join(rows)
 
     def __str__(self):
@@ -114,15 +144,16 @@ class GradcheckReport:
             lines.append(f"  {c.name} {c.shape} [{c.mode}]: analytic {c.analytic:.10g} vs "
                          f"numeric {c.numeric:.10g}{where}; rel err {c.rel_err:.3e}, abs err "
                          f"{c.abs_err:.3e} (eps={self.eps:g}, rtol={self.rtol:g}, "
-                         f"atol={self.atol:g}){kink}")
+                         f"atol={self.atol:.3g}){kink}")
         raise GradcheckError("\n".join(lines))
 
 
-def _is_kink(f0, fp, fm, eps, scale):
+def _is_kink(f0, fp, fm, eps, floor):
     fwd = (fp - f0) / eps
     bwd = (f0 - fm) / eps
-    # Smooth: |fwd - bwd| ~ eps * |f''| + rounding. A kink leaves a jump of O(|g|).
-    return abs(fwd - bwd) > 1e-3 * max(abs(fwd), abs(bwd)) + 1e-6 * scale
+    # Smooth: |fwd - bwd| = |fp - 2 f0 + fm| / eps ~ eps * |f''| + 4 * rounding floor.
+    # A kink leaves a jump of the size of the gradient itself, whatever eps.
+    return abs(fwd - bwd) > 1e-3 * max(abs(fwd), abs(bwd)) + 4 * floor
 
 
 def numerical_grad(f, t, eps=1e-6):
@@ -138,19 +169,25 @@ def numerical_grad(f, t, eps=1e-6):
     g = np.zeros(t.shape, dtype=np.float64)
     kinks = np.zeros(t.shape, dtype=bool)
     f0 = float(f())
+    floor = rounding_floor(f0, eps)
     for i in np.ndindex(t.shape):
         old = t[i].item()
-        t[i] = old + eps
-        fp = float(f())
-        t[i] = old - eps
-        fm = float(f())
-        t[i] = old
-        g[i] = (fp - fm) / (2 * eps)
-        kinks[i] = _is_kink(f0, fp, fm, eps, max(1.0, abs(f0)) * 1e-3)
+        # Divide by the step actually taken: old + eps is rounded to float64, which for
+        # |old| >> 1 changes the step by up to ulp(old) / 2.
+        up, down = old + eps, old - eps
+        try:
+            t[i] = up
+            fp = float(f())
+            t[i] = down
+            fm = float(f())
+        finally:
+            t[i] = old          # restored even when f raises: t may be the caller's array
+        g[i] = (fp - fm) / (up - down)
+        kinks[i] = _is_kink(f0, fp, fm, eps, floor)
     return g, kinks
 
 
-def check_gradients(f, tensors, analytic, *, mode="auto", eps=1e-6, rtol=1e-6, atol=1e-10,
+def check_gradients(f, tensors, analytic, *, mode="auto", eps=1e-6, rtol=1e-6, atol=None,
                     seed=0, full_max_size=64):
     """Compare analytic gradients with central differences of the scalar ``f()``.
 
@@ -164,8 +201,12 @@ def check_gradients(f, tensors, analytic, *, mode="auto", eps=1e-6, rtol=1e-6, a
         Analytic gradient of ``f`` with respect to each tensor (same keys and shapes).
     mode : {"auto", "full", "directional"}
         ``auto`` uses ``full`` for tensors of at most ``full_max_size`` elements.
-    eps, rtol, atol : float
-        A tensor passes if ``rel_err <= rtol`` or ``abs_err <= atol``.
+    eps, rtol : float
+        Step of the central difference; relative tolerance.
+    atol : float or None
+        Absolute tolerance. None (default) uses :func:`rounding_floor` of ``f`` at the
+        unperturbed point, the smallest error finite differences can resolve. A tensor
+        passes if ``rel_err <= rtol`` or ``abs_err <= atol``.
     seed : int
         Seed of the random directions.
 
@@ -177,7 +218,10 @@ def check_gradients(f, tensors, analytic, *, mode="auto", eps=1e-6, rtol=1e-6, a
         raise ArgumentError(f"argument 'mode': expected one of 'auto', 'full', 'directional', "
                             f"got {mode!r}")
     rng = np.random.default_rng(seed)
-    report = GradcheckReport(eps=eps, rtol=rtol, atol=atol)
+    floor = rounding_floor(float(f()), eps)
+    atol_auto = atol is None
+    atol = floor if atol_auto else float(atol)
+    report = GradcheckReport(eps=eps, rtol=rtol, atol=atol, atol_auto=atol_auto)
     for name, t in tensors.items():
         if t.dtype != np.float64:
             raise ArgumentError(f"argument 'tensors[{name!r}]': expected float64 (finite "
@@ -203,25 +247,27 @@ def check_gradients(f, tensors, analytic, *, mode="auto", eps=1e-6, rtol=1e-6, a
             d = rng.standard_normal(t.shape)
             d /= max(np.linalg.norm(d), 1e-300)
             base = t.copy()
-            f0 = float(f())
-            t[...] = base + eps * d
-            fp = float(f())
-            t[...] = base - eps * d
-            fm = float(f())
-            t[...] = base
+            try:
+                f0 = float(f())
+                t[...] = base + eps * d
+                fp = float(f())
+                t[...] = base - eps * d
+                fm = float(f())
+            finally:
+                t[...] = base
             num = (fp - fm) / (2 * eps)
             ana = float((g * d).sum())
             abs_err = abs(ana - num)
             denom = max(abs(ana), abs(num), 1e-300)
             rel = 0.0 if abs_err == 0 else abs_err / denom
-            kinks = int(_is_kink(f0, fp, fm, eps, max(1.0, abs(f0)) * 1e-3))
+            kinks = int(_is_kink(f0, fp, fm, eps, floor))
             check = TensorCheck(name, tuple(t.shape), m, rel, abs_err,
                                 rel <= rtol or abs_err <= atol, kinks, None, ana, num)
         report.checks.append(check)
     return report
 
 
-def check_module(module, x, *, gy=None, mode="auto", eps=1e-6, rtol=1e-6, atol=1e-10, seed=0,
+def check_module(module, x, *, gy=None, mode="auto", eps=1e-6, rtol=1e-6, atol=None, seed=0,
                  check_input=True, forward_kwargs=None, before_forward=None, raise_on_fail=True):
     """Gradient check of a module's input and every parameter, in float64.
 

@@ -1,0 +1,273 @@
+"""minirocket against PyTorch CPU and ONNX Runtime, in one run, as a ratio table.
+
+Install the comparison environment apart from the package's own (torch is never a
+dependency of minirocket or its tests)::
+
+    python3 -m venv /work/venv-compare
+    /work/venv-compare/bin/pip install -e . -r benchmarks/requirements-compare.txt
+    /work/venv-compare/bin/python benchmarks/compare.py --json docs/benchmarks.json
+
+Without torch the script still times minirocket's backends and says what it skipped.
+Every timing is a median over repeats after warm-up (numba's first-call compilation is
+excluded); ratios are minirocket / PyTorch from the same run, since this machine's speed
+drifts by +-20% between runs. Before timing, the PyTorch twins are loaded with the same
+weights and their logits are checked against minirocket's.
+
+Peak memory of the rocket step is measured in a fresh child process per framework: the
+peak resident set (VmHWM) is reset once the model, optimizer and batch exist, and read
+after three steps (so it includes optimizer state and any buffer kept between steps). A
+step on a 2-image batch runs first, so that loading numba's compiled kernels (and
+PyTorch's lazy initialisation) is not counted as the step's memory.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _common import (CTR_DIM, CTR_FIELDS, CTR_NUMERIC, conv_flops, ctr_batch,  # noqa: E402
+                     ctr_pair, environment, images, labels, light_wrn, make_rocket_trainer,
+                     median_ms, rocket_wrn_pair, sgemm_gflops)
+
+try:
+    import torch
+    HAVE_TORCH = True
+except ImportError:
+    torch = None
+    HAVE_TORCH = False
+try:
+    import onnxruntime as ort
+    HAVE_ORT = HAVE_TORCH
+except ImportError:
+    ort = None
+    HAVE_ORT = False
+
+TARGETS = {
+    "wrn_b1": "<= 1.0x, aim for ONNX Runtime",
+    "wrn_b32": "(no target)",
+    "wrn_b256": "<= 1.0x, aim <= 0.5x",
+    "rocket_step": "<= 1.5x, aim 1.0x",
+    "ctr_b1": "<= 0.5x (beat ONNX Runtime)",
+    "ctr_step": "<= 1.2x",
+    "peak_mem": "<= 1.5x",
+}
+
+
+def _ort_session(model, args, names, path):
+    torch.onnx.export(model, args, path, input_names=names, output_names=["logits"],
+                      dynamic_axes={n: {0: "batch"} for n in names} | {"logits": {0: "batch"}},
+                      opset_version=17, dynamo=False)
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = torch.get_num_threads()
+    so.inter_op_num_threads = 1
+    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+
+
+def _peak_child(which):
+    """Run in a child process: peak RSS growth (MiB) over two rocket steps after warm-up."""
+    def vm(key):
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key):
+                    return int(line.split()[1]) / 1024.0
+        return float("nan")
+    if which == "torch":
+        import torch as th
+        from _torch_models import rocket_wrn_pair as twin_pair, rocket_wrn_step
+        th.set_num_threads(int(os.environ.get("COMPARE_THREADS", "2")))
+        tb, tl = twin_pair()                              # warm-up on a tiny batch
+        rocket_wrn_step(tb, tl)(th.from_numpy(images(2)), th.from_numpy(labels(2)))
+        b, l = twin_pair()
+        x, y = th.from_numpy(images(128)), th.from_numpy(labels(128))
+        step = rocket_wrn_step(b, l)
+        run = lambda: step(x, y)  # noqa: E731
+    else:
+        # Warm-up on a tiny batch: loads the compiled kernels (numba's code and its LLVM
+        # machinery are not the step's memory) without allocating batch-sized arrays.
+        make_rocket_trainer(rocket_wrn_pair().to(which), images(2), labels(2))()
+        pair = rocket_wrn_pair().to(which)
+        run = make_rocket_trainer(pair, images(128), labels(128))
+    # Baseline: model, optimizer and data built, nothing run yet. The peak then includes
+    # everything a step allocates, also buffers kept between steps (minirocket's numba
+    # scratch, optimizer momenta, PyTorch's allocator caches).
+    before = vm("VmRSS:")
+    with open("/proc/self/clear_refs", "w") as f:   # reset VmHWM to the current RSS
+        f.write("5")
+    for _ in range(3):
+        run()
+    print(json.dumps({"peak_growth_mib": vm("VmHWM:") - before, "rss_before_mib": before}))
+
+
+def peak_memory(which):
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--peak-child", which],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--threads", type=int, default=2, help="torch / ORT intra-op threads")
+    ap.add_argument("--backend", default="numba", help="minirocket backend to compare")
+    ap.add_argument("--json", help="write all figures to this JSON file")
+    ap.add_argument("--quick", action="store_true", help="fewer repeats")
+    ap.add_argument("--peak-child", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.peak_child:
+        _peak_child(args.peak_child)
+        return 0
+
+    from minirocket import serve
+    from minirocket.backend import get_backend
+    r = 3 if args.quick else 1
+    rows, extra = {}, {}
+    if HAVE_TORCH:
+        torch.set_num_threads(args.threads)
+        os.environ["COMPARE_THREADS"] = str(args.threads)
+    env = environment()
+    env["torch"] = torch.__version__ if HAVE_TORCH else "(not installed)"
+    env["onnxruntime"] = ort.__version__ if HAVE_ORT else "(not installed)"
+    env["torch_threads"] = str(torch.get_num_threads()) if HAVE_TORCH else "-"
+    roof = sgemm_gflops()
+    env["sgemm_2048_gflops"] = f"{roof:.0f}"
+
+    def rec(key, label, ours, numpy_ref=None, torch_ms=None, ort_ms=None, note=""):
+        rows[key] = {"work": label, "ours_ms": ours, "numpy_ms": numpy_ref,
+                     "torch_ms": torch_ms, "ort_ms": ort_ms, "target": TARGETS[key],
+                     "ratio": (ours / torch_ms) if torch_ms else None, "note": note}
+
+    # ---------------------------------------------------------------- light WRN inference
+    net = light_wrn()
+    fast = serve.compile_light(net, backend=args.backend)
+    ref_serve = serve.compile_light(net, backend="numpy")
+    twin = sess = None
+    if HAVE_TORCH:
+        from _torch_models import WRN as TWRN, load_wrn
+        twin = load_wrn(TWRN(16, 1), net).eval()
+        xc = images(4)
+        with torch.inference_mode():
+            diff = float(np.abs(twin(torch.from_numpy(xc)).numpy()
+                                - net.forward(xc, train=False)[0]).max())
+        extra["wrn_logit_maxdiff_vs_torch"] = diff
+        if HAVE_ORT:
+            tmp = tempfile.mkdtemp()
+            sess = _ort_session(twin, (torch.from_numpy(xc),), ["x"], os.path.join(tmp, "w.onnx"))
+    scaling = {}
+    for n, rep in ((1, 200), (32, 20), (256, 7)):
+        x = images(n)
+        xs = get_backend(args.backend).asarray(x)
+        ours = median_ms(lambda: fast.predict(xs), repeat=rep // r, min_time=0.5 / r)[0]
+        base = median_ms(lambda: ref_serve.predict(x), repeat=max(3, rep // (4 * r)))[0]
+        t_ms = o_ms = None
+        if twin is not None:
+            xt = torch.from_numpy(x)
+            with torch.inference_mode():
+                t_ms = median_ms(lambda: twin(xt), repeat=rep // r, min_time=0.5 / r)[0]
+        if sess is not None:
+            o_ms = median_ms(lambda: sess.run(None, {"x": x}), repeat=rep // r,
+                             min_time=0.5 / r)[0]
+        gf = conv_flops(net, n) / (ours * 1e-3) / 1e9
+        rec(f"wrn_b{n}", f"WRN-16-1 light-net inference, batch {n}", ours, base, t_ms, o_ms,
+            f"{gf:.0f} GFLOP/s = {100 * gf / roof:.0f}% of sgemm roof")
+        scaling[f"batch{n}"] = ours
+
+    # ---------------------------------------------------------------- rocket step
+    x, y = images(128), labels(128)
+    pair = rocket_wrn_pair().to(args.backend)
+    step = make_rocket_trainer(pair, get_backend(args.backend).asarray(x), y)
+    ours = median_ms(step, repeat=max(3, 7 // r))[0]
+    t_ms = None
+    if HAVE_TORCH:
+        from _torch_models import rocket_wrn_pair as twin_pair, rocket_wrn_step
+        tb, tl = twin_pair()
+        tstep = rocket_wrn_step(tb, tl)
+        xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+        t_ms = median_ms(lambda: tstep(xt, yt), repeat=max(3, 7 // r))[0]
+    rec("rocket_step", "rocket step WRN-40-1 + WRN-16-1 interval, batch 128 (fwd+bwd+SGD)",
+        ours, None, t_ms)
+
+    # ---------------------------------------------------------------- CTR
+    cp = ctr_pair()
+    cfast = serve.compile_light(cp, backend=args.backend)
+    cref = serve.compile_light(cp, backend="numpy")
+    cat, num, yc = ctr_batch(1)
+    ours = median_ms(lambda: cfast.predict((cat, num)), repeat=2000 // r, min_time=1.0 / r)[0]
+    base = median_ms(lambda: cref.predict((cat, num)), repeat=500 // r)[0]
+    t_ms = o_ms = None
+    if HAVE_TORCH:
+        from _torch_models import CTRLightInfer, CTRMLP, load_ctr_light
+        tlight = load_ctr_light(CTRMLP(CTR_FIELDS, CTR_NUMERIC, CTR_DIM, (200, 80), False),
+                                cp.light).eval()
+        tinf = CTRLightInfer(tlight, CTR_FIELDS).eval()
+        ct, nt = torch.from_numpy(cat), torch.from_numpy(num)
+        with torch.inference_mode():
+            extra["ctr_logit_maxdiff_vs_torch"] = float(np.abs(
+                tinf(ct, nt).numpy() - cp.light.forward((cat, num), train=False)[0]).max())
+            t_ms = median_ms(lambda: tinf(ct, nt), repeat=2000 // r, min_time=1.0 / r)[0]
+        if HAVE_ORT:
+            s2 = _ort_session(tinf, (ct, nt), ["cat", "num"],
+                              os.path.join(tempfile.mkdtemp(), "c.onnx"))
+            o_ms = median_ms(lambda: s2.run(None, {"cat": cat, "num": num}), repeat=2000 // r,
+                             min_time=1.0 / r)[0]
+    rec("ctr_b1", "CTR light MLP inference, batch 1", ours, base, t_ms, o_ms)
+
+    cat, num, yc = ctr_batch(1024)
+    cp2 = ctr_pair().to(args.backend)
+    cstep = make_rocket_trainer(cp2, (cat, num), yc, lr=0.05)
+    ours = median_ms(cstep, repeat=max(5, 15 // r))[0]
+    t_ms = None
+    if HAVE_TORCH:
+        from _torch_models import ctr_pair as tctr_pair, ctr_step
+        tb, tl = tctr_pair(CTR_FIELDS, CTR_NUMERIC, CTR_DIM)
+        ts = ctr_step(tb, tl)
+        ct, nt, yt = torch.from_numpy(cat), torch.from_numpy(num), torch.from_numpy(
+            yc.astype(np.float32))
+        t_ms = median_ms(lambda: ts(ct, nt, yt), repeat=max(5, 15 // r))[0]
+    rec("ctr_step", "CTR rocket step, batch 1024, sparse embedding update", ours, None, t_ms)
+
+    # ---------------------------------------------------------------- peak memory
+    mem_ours = peak_memory(args.backend)["peak_growth_mib"]
+    mem_t = peak_memory("torch")["peak_growth_mib"] if HAVE_TORCH else None
+    rows["peak_mem"] = {"work": "peak memory growth of the rocket step (MiB)",
+                        "ours_ms": mem_ours, "numpy_ms": None, "torch_ms": mem_t,
+                        "ort_ms": None, "target": TARGETS["peak_mem"],
+                        "ratio": (mem_ours / mem_t) if mem_t else None, "note": "MiB, not ms"}
+
+    # ---------------------------------------------------------------- report
+    print("environment:")
+    for k, v in env.items():
+        print(f"  {k}: {v}")
+    for k, v in extra.items():
+        print(f"  {k}: {v:.2e}")
+    if not HAVE_TORCH:
+        print("  torch is not installed: PyTorch and ONNX Runtime columns are skipped "
+              "(pip install -r benchmarks/requirements-compare.txt)")
+
+    def f(v):
+        return "-" if v is None else (f"{v:.3f}" if v < 1 else f"{v:.1f}")
+    print()
+    print(f"| work | minirocket {args.backend} (ms) | NumPy reference (ms) | PyTorch (ms) | "
+          f"ONNX Runtime (ms) | ratio to PyTorch | target | note |")
+    print("|---|---|---|---|---|---|---|---|")
+    for row in rows.values():
+        ratio = "-" if row["ratio"] is None else f"{row['ratio']:.2f}x"
+        print(f"| {row['work']} | {f(row['ours_ms'])} | {f(row['numpy_ms'])} | "
+              f"{f(row['torch_ms'])} | {f(row['ort_ms'])} | {ratio} | {row['target']} | "
+              f"{row['note']} |")
+    if args.json:
+        tmp = args.json + ".tmp"
+        with open(tmp, "w") as fh:
+            json.dump({"env": env, "extra": extra, "rows": rows, "scaling": scaling}, fh,
+                      indent=1)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
