@@ -131,7 +131,9 @@ def environment():
             "NUMBA_NUM_THREADS": str(numba.config.NUMBA_NUM_THREADS),
             "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
             "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE", "(unset)"),
-            "GOMP_SPINCOUNT": os.environ.get("GOMP_SPINCOUNT", "(unset)")}
+            "GOMP_SPINCOUNT": os.environ.get("GOMP_SPINCOUNT", "(unset)"),
+            # Other processes on a 2-core machine skew every figure: record the load.
+            "loadavg_1_5_15min": " ".join(f"{v:.2f}" for v in os.getloadavg())}
     try:
         info["numba_threading_layer"] = numba.threading_layer()
     except ValueError:

@@ -128,7 +128,7 @@ def main(argv=None):
     if HAVE_TORCH:
         torch.set_num_threads(args.threads)
         os.environ["COMPARE_THREADS"] = str(args.threads)
-    env = environment()
+    env = {}
     env["torch"] = torch.__version__ if HAVE_TORCH else "(not installed)"
     env["onnxruntime"] = ort.__version__ if HAVE_ORT else "(not installed)"
     env["torch_threads"] = str(torch.get_num_threads()) if HAVE_TORCH else "-"
@@ -238,6 +238,7 @@ def main(argv=None):
                         "ratio": (mem_ours / mem_t) if mem_t else None, "note": "MiB, not ms"}
 
     # ---------------------------------------------------------------- report
+    env = {**environment(), **env}          # after the runs: threading layer initialised
     print("environment:")
     for k, v in env.items():
         print(f"  {k}: {v}")

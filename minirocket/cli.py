@@ -34,6 +34,7 @@ CONFIG_FLAGS = [
     ("--cache-dir", "data", "cache_dir", {"metavar": "DIR"}),
     ("--criteo-path", "data", "criteo_path", {"metavar": "FILE"}),
     ("--on-bad-line", "data", "on_bad_line", {"metavar": "stop|skip"}),
+    ("--hash-buckets", "data", "hash_buckets", {"type": int, "metavar": "N"}),
     ("--group-field", "data", "group_field", {"metavar": "FIELD"}),
     ("--arch", "model", "arch", {"metavar": "wrn|mlp"}),
     ("--booster-depth", "model", "booster_depth", {"type": int, "metavar": "D"}),
@@ -63,6 +64,7 @@ CONFIG_FLAGS = [
     ("--dtype", "run", "dtype", {"metavar": "float32|float64"}),
     ("--checkpoint-every", "run", "checkpoint_every", {"type": int, "metavar": "STEPS"}),
     ("--on-nonfinite", "run", "on_nonfinite", {"metavar": "stop|skip"}),
+    ("--blas-threads", "run", "blas_threads", {"type": int, "metavar": "N"}),
 ]
 FLAG_NAMES = {f"{sec}.{key}": flag for flag, sec, key, _ in CONFIG_FLAGS}
 #: Flags that only say where files are: allowed with --resume.
@@ -87,8 +89,11 @@ def _config_flags(p, help_title="configuration (override preset and --config)"):
                    "(`minirocket presets` lists them)")
     g.add_argument("--config", metavar="FILE.toml", help="TOML file; its values override the "
                    "preset, flags override it")
+    from minirocket.train.config import SCHEMA
     for flag, sec, key, kw in CONFIG_FLAGS:
-        g.add_argument(flag, dest=_dest(flag), default=None, help=f"{sec}.{key}", **kw)
+        f = SCHEMA[sec][key]
+        g.add_argument(flag, dest=_dest(flag), default=None,
+                       help=f"{f.help} [{sec}.{key}]".replace("%", "%%"), **kw)
 
 
 def build_parser():
@@ -134,7 +139,8 @@ def build_parser():
     p.add_argument("--cache-dir", metavar="DIR", default=None)
     p.add_argument("--group-field", metavar="FIELD", default=None,
                    help="click data: report group AUC (GAUC) grouped by this field")
-    p.add_argument("--backend", default="numpy", metavar="numpy|numba|cupy")
+    p.add_argument("--backend", default="auto", metavar="auto|numpy|numba|cupy",
+                   help="compute backend (auto: numba if importable, else numpy)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(handler=cmd_eval)
 
@@ -238,18 +244,21 @@ def cmd_train(args):
         eff, _ = effective_config(cfg)
         print(canonical_json(eff) if quiet else __import__("json").dumps(eff, indent=2))
         return EXIT_OK
-    for n in notes:
-        _say(args, n)
     return trainer.train(cfg, out=args.out, quiet=quiet,
-                         stop_after_steps=args.stop_after_steps)
+                         stop_after_steps=args.stop_after_steps, notes=notes)
 
 
 def cmd_eval(args):
     from minirocket.train import evaluate
+    from minirocket.train.config import SCHEMA, check_value, resolve_backend
+    from minirocket.train.threads import set_blas_threads
+    set_blas_threads(1)   # predictable on a busy machine (see minirocket.train.threads)
+    backend, _ = resolve_backend(check_value("--backend", SCHEMA["run"]["backend"],
+                                             args.backend))
     res = evaluate.evaluate_target(args.target, split=args.split, which=args.checkpoint,
                                    limit=args.limit, data_dir=args.data_dir,
                                    cache_dir=args.cache_dir, group_field=args.group_field,
-                                   backend=args.backend, quiet=getattr(args, "quiet", False))
+                                   backend=backend, quiet=getattr(args, "quiet", False))
     if args.json:
         import json
         print(json.dumps(res, indent=2, sort_keys=True))
@@ -260,6 +269,8 @@ def cmd_eval(args):
 
 def cmd_audit(args):
     from minirocket.train import trainer
+    from minirocket.train.threads import set_blas_threads
+    set_blas_threads(1)
     overrides, _ = _overrides(args)
     report = trainer.audit_config(args.preset, args.config, overrides, FLAG_NAMES,
                                   synthetic=args.synthetic, batch=args.audit_batch,

@@ -70,44 +70,61 @@ _jit_serial = numba.njit(parallel=False, cache=True, fastmath=False)
 # --------------------------------------------------------------------------- convolution
 @_jit
 def im2col_into(x, kh, kw, s, p, Ho, Wo, out):
-    """Fill ``out`` (N, K, L) with the unfolded windows of ``x`` (N, C, H, W).
+    """Fill ``out`` (K, N, L) with the unfolded windows of ``x`` (N, C, H, W).
 
-    ``out[n, (c*kh+i)*kw+j, h*Wo+w] = x[n, c, s*h+i-p, s*w+j-p]`` or 0 in the padding.
-    Parallel over the N*K rows: every iteration writes one contiguous row of length L.
-    ``out`` may be the (N, K, L) transposed view of a (K, N, L) buffer, which is how the
-    convolution gets one (K, N*L) matrix for a single large GEMM.
+    ``out[(c*kh+i)*kw+j, n, h*Wo+w] = x[n, c, s*h+i-p, s*w+j-p]`` or 0 in the padding.
+    The (K, N, L) layout makes ``out.reshape(K, N*L)`` one GEMM operand for a whole block
+    of samples. Parallel over the K*N rows; each iteration writes one contiguous row of
+    length L. The valid range of w is computed once per (row, h), so the inner loop is a
+    branch-free strided copy (contiguous for stride 1, which LLVM vectorises).
     """
     N, C, H, W = x.shape
     K = C * kh * kw
-    for t in prange(N * K):
-        n = t // K
-        r = t - n * K
+    for t in prange(K * N):
+        r = t // N
+        n = t - r * N
         c = r // (kh * kw)
         ij = r - c * (kh * kw)
         i = ij // kw
         j = ij - i * kw
+        # w is valid when 0 <= w*s + j - p < W.
+        w_lo = 0
+        if p - j > 0:
+            w_lo = (p - j + s - 1) // s
+        w_hi = 0
+        if W - 1 - j + p >= 0:
+            w_hi = (W - 1 - j + p) // s + 1
+        w_lo = min(w_lo, Wo)
+        w_hi = max(min(w_hi, Wo), w_lo)
         for h in range(Ho):
             hi = h * s + i - p
             base = h * Wo
             if hi < 0 or hi >= H:
                 for w in range(Wo):
-                    out[n, r, base + w] = 0
+                    out[r, n, base + w] = 0
             else:
-                for w in range(Wo):
-                    wi = w * s + j - p
-                    if wi >= 0 and wi < W:
-                        out[n, r, base + w] = x[n, c, hi, wi]
-                    else:
-                        out[n, r, base + w] = 0
+                for w in range(w_lo):
+                    out[r, n, base + w] = 0
+                off = j - p
+                if s == 1:
+                    # Unit stride: a contiguous copy LLVM can vectorise (a runtime
+                    # stride in the index would make it a gather).
+                    for w in range(w_lo, w_hi):
+                        out[r, n, base + w] = x[n, c, hi, w + off]
+                else:
+                    for w in range(w_lo, w_hi):
+                        out[r, n, base + w] = x[n, c, hi, w * s + off]
+                for w in range(w_hi, Wo):
+                    out[r, n, base + w] = 0
 
 
 @_jit
 def col2im_into(cols, kh, kw, s, p, Ho, Wo, out):
-    """Adjoint of :func:`im2col_into`: ``out`` (N, C, H, W) = sum of the columns (N, K, L).
+    """Adjoint of :func:`im2col_into`: ``out`` (N, C, H, W) = sum of the columns (K, N, L).
 
-    ``cols`` may be a transposed view, as for :func:`im2col_into`.
     Parallel over the N*C planes; each plane adds its kh*kw taps in the order (i, j), the
-    same order as the NumPy reference, so the sums agree bit for bit.
+    same order as the NumPy reference, so the sums agree bit for bit. The valid w range is
+    hoisted out of the inner loop as in :func:`im2col_into`.
     """
     N, C, H, W = out.shape
     for t in prange(N * C):
@@ -119,14 +136,26 @@ def col2im_into(cols, kh, kw, s, p, Ho, Wo, out):
         for i in range(kh):
             for j in range(kw):
                 r = (c * kh + i) * kw + j
+                w_lo = 0
+                if p - j > 0:
+                    w_lo = (p - j + s - 1) // s
+                w_hi = 0
+                if W - 1 - j + p >= 0:
+                    w_hi = (W - 1 - j + p) // s + 1
+                w_lo = min(w_lo, Wo)
+                w_hi = max(min(w_hi, Wo), w_lo)
+                off = j - p
                 for h in range(Ho):
                     hi = h * s + i - p
                     if hi < 0 or hi >= H:
                         continue
-                    for w in range(Wo):
-                        wi = w * s + j - p
-                        if wi >= 0 and wi < W:
-                            out[n, c, hi, wi] += cols[n, r, h * Wo + w]
+                    base = h * Wo
+                    if s == 1:
+                        for w in range(w_lo, w_hi):
+                            out[n, c, hi, w + off] += cols[r, n, base + w]
+                    else:
+                        for w in range(w_lo, w_hi):
+                            out[n, c, hi, w * s + off] += cols[r, n, base + w]
 
 
 @_jit

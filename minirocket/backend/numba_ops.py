@@ -11,11 +11,17 @@ What changes against the reference :class:`~minirocket.backend.ops.Ops`:
   as a (K, n*L) matrix for a block of n samples (at most ``COLS_BLOCK`` elements) and
   hands one large GEMM per block to BLAS ((O, K) @ (K, n*L)); the unfolding copy, not
   the GEMM, dominated the reference's time;
-* batch norm, the fused BN+ReLU of evaluation, ReLU, average pooling and the embedding
-  scatter-add are single parallel passes (``prange``) with float64 accumulators;
-* layout stays NCHW: measured against NHWC in ``docs/benchmarks.md``.
+* 4-d batch norm (forward: mean, variance and normalisation, one parallel kernel;
+  backward likewise), the fused BN+ReLU of evaluation, ReLU and its gradient, average
+  pooling and the embedding scatter-add are ``prange`` kernels with float64 accumulators;
+  2-d batch norm stays on NumPy (a numba kernel measured no faster);
+* small work (below ``_numba_kernels.SERIAL_BELOW`` elements) runs a serial build of the
+  same kernel;
+* layout stays NCHW, the layout of every layer (``docs/benchmarks.md`` explains why
+  NHWC was not pursued with im2col).
 
-Workspace reuse is limited to *internal* scratch (the unfolded columns and their
+Workspace reuse is limited to *internal* scratch (the unfolded columns, which are reused
+for their gradient, the GEMM output before its NCHW copy and the transposed upstream
 gradient): every array returned to a caller is freshly allocated, so a ``ctx`` that holds
 an activation can never be overwritten by a later call. The scratch makes a
 :class:`NumbaOps` object unsafe to share between Python threads running ops at the same
@@ -118,7 +124,7 @@ class NumbaOps(NumpyOps):
         N, C = x.shape[0], x.shape[1]
         K = C * kh * kw
         cols = self._scratch("cols", (K, N, Ho * Wo), x.dtype)
-        nk.im2col_into(cols.size, x, kh, kw, stride, padding, Ho, Wo, cols.transpose(1, 0, 2))
+        nk.im2col_into(cols.size, x, kh, kw, stride, padding, Ho, Wo, cols)
         return cols.reshape(K, -1)
 
     @staticmethod
@@ -135,8 +141,7 @@ class NumbaOps(NumpyOps):
         # Filled through the same (K, N, L) layout as the convolution, so that a single
         # compiled signature serves both; the returned array is a fresh (N, K, L) copy.
         cols = np.empty((K, N, Ho * Wo), dtype=x.dtype)
-        nk.im2col_into(cols.size, _c(x), kh, kw, stride, padding, Ho, Wo,
-                       cols.transpose(1, 0, 2))
+        nk.im2col_into(cols.size, _c(x), kh, kw, stride, padding, Ho, Wo, cols)
         return np.ascontiguousarray(cols.transpose(1, 0, 2))
 
     def col2im(self, cols, x_shape, kh, kw, stride, padding):
@@ -146,8 +151,7 @@ class NumbaOps(NumpyOps):
         K = C * kh * kw
         cols_knl = np.ascontiguousarray(cols.reshape(N, K, Ho * Wo).transpose(1, 0, 2))
         gx = np.empty(x_shape, dtype=cols.dtype)
-        nk.col2im_into(cols_knl.size, cols_knl.transpose(1, 0, 2), kh, kw, stride, padding,
-                       Ho, Wo, gx)
+        nk.col2im_into(cols_knl.size, cols_knl, kh, kw, stride, padding, Ho, Wo, gx)
         return gx
 
     def conv2d(self, x, W, stride, padding):
@@ -207,8 +211,8 @@ class NumbaOps(NumpyOps):
                 gW += gyt @ cols.T
             if need_gx:
                 np.matmul(W2t, gyt, out=cols)            # columns done: reuse for gcols
-                nk.col2im_into(cols.size, cols.reshape(K, n, L).transpose(1, 0, 2),
-                               kh, kw, stride, padding, Ho, Wo, gx[a:b])
+                nk.col2im_into(cols.size, cols.reshape(K, n, L), kh, kw, stride, padding,
+                               Ho, Wo, gx[a:b])
         return gx, gW.reshape(W.shape)
 
     # ----------------------------------------------------------------- batch norm

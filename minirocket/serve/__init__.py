@@ -61,13 +61,13 @@ def compile_light(model, backend=None, fold=True, reuse_workspace=True):
     fold = check_bool("fold", fold)
     reuse_workspace = check_bool("reuse_workspace", reuse_workspace)
     net = model.light if isinstance(model, RocketPair) else model
+    if not isinstance(net, (WRN, MLP)):
+        raise ArgumentTypeError(f"argument 'model': expected a WRN, an MLP or a RocketPair, "
+                                f"got {type(model).__name__}")
     ops = _serving_ops(net.ops if backend is None else backend, reuse_workspace)
     if isinstance(net, WRN):
         return InferenceWRN(net, ops, fold=fold)
-    if isinstance(net, MLP):
-        return InferenceMLP(net, ops)
-    raise ArgumentTypeError(f"argument 'model': expected a WRN, an MLP or a RocketPair, got "
-                            f"{type(model).__name__}")
+    return InferenceMLP(net, ops)
 
 
 __all__ = ["InferenceMLP", "InferenceWRN", "compile_light"]

@@ -140,6 +140,8 @@ SCHEMA = {
         "on_nonfinite": F("choice", "stop", "a NaN/Inf loss or gradient: stop, or skip the step",
                           choices=("stop", "skip")),
         "eval_batch_size": F("int", 500, "batch size of evaluation passes", lo=1),
+        "blas_threads": F("int", 1, "OpenBLAS threads for the GEMMs (0: OpenBLAS's choice); "
+                          "1 is predictable on a busy machine", lo=0),
     },
 }
 del F

@@ -77,15 +77,36 @@ def _take(x, idx):
     return x[idx]
 
 
+SUBSET_SEED = 0
+
+
+def subset_indices(n, limit):
+    """The examples a ``limit`` keeps out of ``n``: a fixed random subset, in file order.
+
+    Random, because files are often sorted by class (CIFAR-10's archive holds 5,000
+    airplanes first): the first N rows could be one class. Fixed (its own seed, not the
+    run's), so that a "--limit-train 2000" run uses the same 2000 examples whatever
+    ``--seed`` says, which keeps comparisons between methods and seeds fair.
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (min(n, limit),), sorted
+    """
+    if limit is None or limit >= n:
+        return np.arange(n, dtype=np.int64)
+    keep = np.random.default_rng(SUBSET_SEED).permutation(n)[:limit]
+    return np.sort(keep).astype(np.int64)
+
+
 def _limit(bundle, limit_train, limit_test):
-    # The first N rows, not a random subset: a "--limit-train 2000" run uses the same 2000
-    # images whatever the seed, which keeps comparisons between methods fair.
     if limit_train is not None and limit_train < bundle.n("train"):
-        bundle.train_x = _take(bundle.train_x, slice(0, limit_train))
-        bundle.train_y = bundle.train_y[:limit_train]
+        idx = subset_indices(bundle.n("train"), limit_train)
+        bundle.train_x = _take(bundle.train_x, idx)
+        bundle.train_y = bundle.train_y[idx]
     if limit_test is not None and limit_test < bundle.n("test"):
-        bundle.test_x = _take(bundle.test_x, slice(0, limit_test))
-        bundle.test_y = bundle.test_y[:limit_test]
+        idx = subset_indices(bundle.n("test"), limit_test)
+        bundle.test_x = _take(bundle.test_x, idx)
+        bundle.test_y = bundle.test_y[idx]
     return bundle
 
 

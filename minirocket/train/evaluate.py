@@ -11,7 +11,7 @@ import numpy as np
 
 from minirocket.errors import ArgumentError, CheckpointError
 from minirocket.train import checkpoint as ckpt
-from minirocket.train.datasets import load_bundle, model_input
+from minirocket.train.datasets import _limit, load_bundle, model_input
 
 
 def _groups(bundle, group_field):
@@ -42,10 +42,16 @@ def _split_arrays(bundle, split, limit):
     return n
 
 
-def _logits(net, bundle, split, n, cfg, ops, bs=500):
+def _logits(net, bundle, split, n, cfg, ops, bs=500, desc=None, quiet=True):
     dtype = np.dtype(cfg["run"]["dtype"])
     out = []
-    for s in range(0, n, bs):
+    starts = range(0, n, bs)
+    if not quiet:
+        import sys
+
+        from tqdm import tqdm
+        starts = tqdm(starts, desc=desc, leave=False, unit="batch", file=sys.stderr)
+    for s in starts:
         idx = np.arange(s, min(n, s + bs))
         x = model_input(bundle, bundle.x(split), idx, bundle.preprocessing, ops, dtype)
         out.append(ops.to_numpy(net.predict(x)).astype(np.float64))
@@ -109,9 +115,14 @@ def evaluate_target(target, split="test", which="best", limit=None, data_dir=Non
         nets = {"light": pred.net}
         ops = pred.ops
         source = f"artifact {p}"
-    # The split is taken whole (then --limit): the training run's limit_test is not applied.
+    # The split is taken whole, then --limit keeps the same fixed random subset a training
+    # run's --limit-test would (files may be sorted by class); the run's own limit is not
+    # applied.
+    n = _split_arrays(bundle, split, limit)
+    if limit is not None:
+        bundle = _limit(bundle, limit if split == "train" else None,
+                        limit if split == "test" else None)
     bundle_full = bundle
-    n = _split_arrays(bundle_full, split, limit)
     y = bundle_full.y(split)[:n]
     gcol = _groups(bundle_full, group_field)
     groups = bundle_full.x(split)[0][:n, gcol] if gcol is not None else None
@@ -122,7 +133,7 @@ def evaluate_target(target, split="test", which="best", limit=None, data_dir=Non
            "split": split, "n": int(n), "dataset": cfg["data"]["dataset"],
            "metric": bundle.metric, "nets": {}}
     for name, net in nets.items():
-        z = _logits(net, bundle_full, split, n, cfg, ops)
+        z = _logits(net, bundle_full, split, n, cfg, ops, desc=f"{name} net", quiet=quiet)
         res["nets"][name] = score(bundle_full, z, y, groups)
     if group_field:
         res["group_field"] = group_field

@@ -71,16 +71,20 @@ def line_plot(series, title, ylabel, xlabel="epoch"):
         d.text((xx - 6, TOP + ph + 8), f"{t:g}", fill="black")
     d.text((LEFT + pw // 2 - 15, H - 22), xlabel, fill="black")
     d.text((4, TOP - 16), ylabel, fill="black")
-    for i, (label, color, xs, ys, thick) in enumerate(series):
+    for label, color, xs, ys, thick in series:
         pts = [px(x, y) for x, y in zip(xs, ys) if _finite(y)]
         if len(pts) > 1:
             d.line(pts, fill=color, width=3 if thick else 1)
         for p in pts if thick else []:
             d.ellipse([p[0] - 3, p[1] - 3, p[0] + 3, p[1] + 3], fill=color)
-        # Legend, top right, one row per line.
-        lx, ly = LEFT + pw - 150, TOP + 8 + 16 * i
-        d.line([lx, ly + 6, lx + 24, ly + 6], fill=color, width=3 if thick else 1)
-        d.text((lx + 30, ly), label, fill="black")
+    # Legend on a white box in the top-right corner, drawn last so no line hides it.
+    lx, ly = LEFT + pw - 140, TOP + 6
+    d.rectangle([lx - 6, ly - 4, LEFT + pw - 4, ly + 16 * len(series) + 2], fill="white",
+                outline=(160, 160, 160))
+    for i, (label, color, _, _, thick) in enumerate(series):
+        y = ly + 16 * i
+        d.line([lx, y + 6, lx + 24, y + 6], fill=color, width=3 if thick else 1)
+        d.text((lx + 30, y), label, fill="black")
     return _png(img)
 
 

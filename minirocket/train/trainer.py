@@ -23,28 +23,20 @@ Faults:
 - Ctrl-C (SIGINT) finishes the current step, saves a checkpoint and exits with status 130.
 - SIGKILL at any moment leaves the previous checkpoint loadable (atomic writes).
 """
-import math
 import signal
 import sys
 import time
-from pathlib import Path
-
 import numpy as np
 
-from minirocket.errors import (ArgumentError, CheckpointError, DataError, MinirocketError,
-                               NumericalError)
+from minirocket.errors import ArgumentError, CheckpointError, NumericalError
 from minirocket.train import checkpoint as ckpt
 from minirocket.train import config as config_mod
 from minirocket.train.datasets import load_bundle, model_input
 from minirocket.train.faults import fault_point
-from minirocket.train.rundir import RunDir, new_run_dir, open_run_dir
+from minirocket.train.rundir import new_run_dir, open_run_dir
 
 TEACHER_METHODS = ("kd", "rocket_kd", "two_stage", "at")
 MAX_CONSECUTIVE_SKIPS = 20
-
-
-class TrainingInterrupted(MinirocketError):
-    """Ctrl-C during training: a checkpoint was saved (carries the run folder)."""
 
 
 # ---------------------------------------------------------------------------- configuration
@@ -68,7 +60,7 @@ def main_job_config(preset, file, overrides, flag_names):
     if wants_default and data_dir is None and not any(c.path.is_dir() for c in candidate_dirs()):
         looked = "; ".join(str(c.path) for c in candidate_dirs())
         notes.append(f"no data folder found ({looked}): training the click-data pair on the "
-                     f"UCI Adult copy embedded in the package instead")
+                     f"UCI Adult copy embedded in the package instead (CC BY 4.0)")
         preset = FALLBACK_PRESET
     cfg = config_mod.build_config(preset, file, overrides, flag_names)
     return cfg, notes
@@ -222,9 +214,11 @@ class Trainer:
         from minirocket.backend import get_backend
         from minirocket.data import BatchSampler
         from minirocket.rocket import METHODS, make_step
+        from minirocket.train.threads import set_blas_threads
         self.cfg = cfg
         self.rd = run_dir
         self.quiet = quiet
+        set_blas_threads(cfg["run"].get("blas_threads", 1))
         self.ops = get_backend(cfg["run"]["backend"])
         self.dtype = np.dtype(cfg["run"]["dtype"])
         self.method = cfg["method"]["name"]
@@ -282,7 +276,6 @@ class Trainer:
             self.train_model = self.teacher
             named = self.teacher.named_parameters()
         elif self.method == "two_stage":
-            from minirocket.rocket import init_light_from_booster
             self.train_model = self.light_model
             named = self.light_model.named_parameters()
         elif self.spec.trains == "both":
@@ -374,9 +367,6 @@ class Trainer:
             if self.phase not in self.phases:
                 raise CheckpointError(f"checkpoint phase {self.phase!r} is not part of method "
                                       f"{self.method!r}")
-            if self.phase == "main" and "teacher" in self.phases:
-                if self.method == "two_stage":
-                    pass  # the light net's weights come from the checkpoint below
             self.pair.load_state_dict(tree["model"])
             if self.teacher is not None:
                 self.teacher.load_state_dict(tree["teacher"])
@@ -528,8 +518,6 @@ class Trainer:
                 # Training accuracy from the training-mode logits of each step (as the
                 # authors log it); for click data the train column is accuracy, not AUC.
                 rec["train_accuracy"] = a[f"{name}_correct"] / a["n"]
-                if metric == "accuracy":
-                    rec["train_accuracy"] = a[f"{name}_correct"] / a["n"]
             if name == "light" and a["n"]:
                 for k, v in a["terms"].items():
                     rec[f"train_{k}"] = v / a["n"]
@@ -605,6 +593,9 @@ class Trainer:
 
     def _run(self):
         every = self.cfg["run"]["checkpoint_every"]
+        if self.stop_after_steps is not None and self.step >= self.stop_after_steps:
+            self.status = "stopped"    # already there (a resume with a small --stop-after-steps)
+            return "stopped"
         while True:
             total = self.phase_epochs()
             while self.epoch < total:
@@ -674,11 +665,13 @@ class Trainer:
 
 
 # ---------------------------------------------------------------------------- entry points
-def _start_message(tr, cfg):
+def _start_message(tr, cfg, fallback=False):
     b = tr.bundle
     nets = f"light {tr.pair.light.num_parameters():,} / booster " \
            f"{tr.pair.booster.num_parameters():,} parameters"
-    return [b.message,
+    # After the no-data fallback note, the loader's own "using the embedded copy" line
+    # would say the same thing twice.
+    return ([] if fallback and b.embedded else [b.message]) + [
             f"{cfg['data']['dataset']}: {b.n('train')} train / {b.n('test')} test examples "
             f"(loaded in {tr.load_seconds:.1f}s)",
             f"model: {describe_arch(cfg)} ({nets}); method {cfg['method']['name']}, "
@@ -689,7 +682,7 @@ def _start_message(tr, cfg):
             f"run folder {tr.rd.path}"]
 
 
-def train(cfg, out=None, quiet=False, stop_after_steps=None, bundle=None):
+def train(cfg, out=None, quiet=False, stop_after_steps=None, bundle=None, notes=()):
     """Train a configuration into a new run folder; return the exit status.
 
     Parameters
@@ -703,13 +696,15 @@ def train(cfg, out=None, quiet=False, stop_after_steps=None, bundle=None):
         Save and stop once this many steps are done (continue with :func:`resume`).
     bundle : DataBundle, optional
         Pre-loaded data (tests).
+    notes : sequence of str
+        One-line notes to print first (the no-data fallback of the main job).
     """
-    eff, notes = config_mod.effective_config(cfg)
+    eff, backend_notes = config_mod.effective_config(cfg)
     rd = new_run_dir(out, eff.get("preset") or "run")
     rd.write_config(eff)
     tr = Trainer(eff, rd, quiet=quiet, bundle=bundle)
     if not quiet:
-        for line in notes + _start_message(tr, eff):
+        for line in list(notes) + backend_notes + _start_message(tr, eff, bool(notes)):
             print(line, flush=True)
     tr.stop_after_steps = stop_after_steps
     return _finish(tr, tr.run())
@@ -812,7 +807,9 @@ def audit_config(preset, file, overrides, flag_names, synthetic=False, batch=16,
     if synthetic:
         bundle = _synthetic_bundle(eff, batch)
     else:
-        bundle = load_bundle(dict(eff["data"], limit_test=None), progress=not quiet)
+        # A fixed random subset of `batch` examples (files may be sorted by class).
+        bundle = load_bundle(dict(eff["data"], limit_train=max(batch, 2), limit_test=2),
+                             progress=not quiet)
         if not quiet:
             print(bundle.message, flush=True)
     pair = build_pair(eff, bundle)

@@ -8,10 +8,10 @@ from minirocket import load_artifact
 from minirocket.backend import available_backends
 from minirocket.errors import CheckpointError
 from minirocket.train import trainer
-from minirocket.train.artifact import export_run, light_from_checkpoint
+from minirocket.train.artifact import export_run
 from minirocket.train.datasets import load_bundle
 from minirocket.train.rundir import RunDir
-from tests.train._tiny import adult_cfg, final_state, fmnist_cfg, needs_fmnist
+from tests.train._tiny import adult_cfg, fmnist_cfg, needs_fmnist
 
 
 def _trained_light_logits(run, x_prepared_fn):

@@ -7,7 +7,6 @@ import pytest
 from minirocket.cli import main
 from minirocket.errors import NumericalError
 from minirocket.rocket import RocketObjective
-from minirocket.train import checkpoint as ckpt
 from minirocket.train import trainer
 from tests.train._tiny import adult_cfg, final_state
 

@@ -68,3 +68,14 @@ def test_resume_of_a_finished_run_changes_nothing(tmp_path):
     before = final_state(tmp_path / "a")
     assert trainer.resume(tmp_path / "a", quiet=True) == 0
     assert_same_arrays(before["model"], final_state(tmp_path / "a")["model"])
+
+
+@pytest.mark.skipif("numba" not in __import__("minirocket").available_backends(),
+                    reason="numba is not installed")
+def test_numba_backend_repeats_bit_identically(tmp_path):
+    # The guarantee stated for numba: same seed, same machine -> same weights.
+    cfg = adult_cfg(run={"backend": "numba", "dtype": "float32"})
+    trainer.train(cfg, out=tmp_path / "a", quiet=True)
+    trainer.train(cfg, out=tmp_path / "b", quiet=True)
+    assert_same_arrays(final_state(tmp_path / "a")["model"],
+                       final_state(tmp_path / "b")["model"])

@@ -53,3 +53,17 @@ def test_no_data_folder_at_all_falls_back_to_embedded_adult(monkeypatch, tmp_pat
     # An explicit preset is never replaced.
     cfg, notes = trainer.main_job_config("quick-fashion-mnist", None, {}, {})
     assert cfg["preset"] == "quick-fashion-mnist" and notes == []
+
+
+def test_limits_take_a_fixed_random_subset_not_the_first_rows():
+    import numpy as np
+    from minirocket.train.datasets import DataBundle, _limit, subset_indices
+    # Labels sorted by class, as in CIFAR-10's archive: the first 100 rows are all class 0.
+    y = np.repeat(np.arange(10), 50)
+    x = np.arange(500)[:, None, None, None].astype(np.uint8)
+    b = _limit(DataBundle("image", "multiclass", 10, x, y, x, y, {}, ""), 100, 30)
+    assert len(np.unique(b.train_y)) >= 8 and len(b.train_y) == 100
+    assert len(b.test_y) == 30
+    idx = subset_indices(500, 100)
+    assert np.array_equal(idx, np.sort(idx)) and np.array_equal(idx, subset_indices(500, 100))
+    assert np.array_equal(subset_indices(7, None), np.arange(7))
