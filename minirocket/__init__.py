@@ -11,14 +11,14 @@ from minirocket.core import Module, Parameter
 from minirocket import models, optim, rocket  # noqa: E402  (the paper: nets, optimizers, training)
 
 
-
-def load_artifact(path, backend="numpy"):
+def load_artifact(path, backend="numpy", fast=False):
     """Load an exported light net (``light.json`` + ``light.npz``) as a predictor.
 
     See :func:`minirocket.train.artifact.load_artifact`; needs only minirocket and NumPy.
+    ``fast=True`` serves through the BN-folded inference path (:mod:`minirocket.serve`).
     """
     from minirocket.train.artifact import load_artifact as _load
-    return _load(path, backend=backend)
+    return _load(path, backend=backend, fast=fast)
 
 
 __all__ = ["Module", "Parameter", "available_backends", "get_backend", "load_artifact",

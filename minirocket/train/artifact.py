@@ -28,6 +28,7 @@ import numpy as np
 from minirocket.data._atomic import atomic_write_bytes, atomic_write_json
 from minirocket.errors import ArgumentError, ArgumentTypeError, CheckpointError, arg_error
 from minirocket.train import checkpoint as ckpt
+from minirocket.validate import check_bool
 
 FORMAT = "minirocket-light-artifact"
 FORMAT_VERSION = 1
@@ -180,7 +181,7 @@ def read_manifest(path):
     return manifest, wpath
 
 
-def load_artifact(path, backend="numpy"):
+def load_artifact(path, backend="numpy", fast=False):
     """Load an exported light net; return a :class:`LightPredictor`.
 
     Needs only minirocket and NumPy; builds the light net alone (nothing booster-specific is
@@ -191,6 +192,10 @@ def load_artifact(path, backend="numpy"):
     path : str or os.PathLike
         ``light.json``, ``light.npz`` beside it, their folder, or a run folder.
     backend : {"numpy", "numba", "cupy"}
+    fast : bool
+        Serve through :func:`minirocket.serve.compile_light` (batch norm folded where exact,
+        no context kept, scratch reused). Its logits equal the plain net's within float
+        rounding; False (default) runs the light net's own evaluation-mode forward.
 
     Raises
     ------
@@ -224,7 +229,8 @@ def load_artifact(path, backend="numpy"):
                               f"({exc})") from None
     net.load_state_dict(state)
     net.to(ops)
-    return LightPredictor(net, manifest)
+    fast = check_bool("fast", fast)
+    return LightPredictor(net, manifest, fast=fast)
 
 
 class LightPredictor:
@@ -237,12 +243,17 @@ class LightPredictor:
     manifest : dict
     """
 
-    def __init__(self, net, manifest):
+    def __init__(self, net, manifest, fast=False):
         self.net = net
         self.manifest = manifest
         self.preprocessing = manifest["preprocessing"]
         self.dtype = np.dtype(manifest["dtype"])
         self._pre = None
+        # The serving path is a weight snapshot built once; the net stays the reference.
+        self._served = None
+        if fast:
+            from minirocket.serve import compile_light
+            self._served = compile_light(net)
 
     @property
     def ops(self):
@@ -294,7 +305,8 @@ class LightPredictor:
     # ------------------------------------------------------------------ inference
     def logits_prepared(self, x):
         """Logits of input already in the net's format (host NumPy array)."""
-        return self.ops.to_numpy(self.net.predict(x))
+        model = self.net if self._served is None else self._served
+        return self.ops.to_numpy(model.predict(x))
 
     def logits(self, x, batch_size=1000):
         """Logits of raw input: (N, C) for classes, (N,) for click data (host NumPy)."""

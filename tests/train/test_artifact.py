@@ -92,6 +92,16 @@ def test_wrn_light_net_parity_numpy_exact_and_numba_close(tmp_path):
     if "numba" in available_backends():
         nb = load_artifact(run, backend="numba")
         np.testing.assert_allclose(nb.logits(raw), got, rtol=1e-9, atol=1e-9)  # float64
+    # The serving path (BN folded into the preceding convs) gives the same logits up to
+    # float64 rounding of the folded weights.
+    fast = load_artifact(run, fast=True)
+    assert fast._served is not None
+    np.testing.assert_allclose(fast.logits(raw), got, rtol=1e-10, atol=1e-10)
+
+
+def test_fast_flag_must_be_a_bool(adult_run):
+    with pytest.raises(TypeError, match="argument 'fast': expected a bool"):
+        load_artifact(adult_run, fast="False")
 
 
 def test_export_command_and_manifest_contents(adult_run, tmp_path):
