@@ -22,7 +22,6 @@ setup(
     extras_require={
         "gpu": ["cupy-cuda13x>=14.2,<15"],
         "test": ["pytest>=8.0", "pytest-benchmark>=4.0"],
-        "compare": [],
     },
     entry_points={"console_scripts": ["minirocket=minirocket.cli:main"]},
 )

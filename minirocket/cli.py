@@ -96,10 +96,19 @@ def _config_flags(p, help_title="configuration (override preset and --config)"):
                        help=f"{f.help} [{sec}.{key}]".replace("%", "%%"), **kw)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (like every other error), then exit 2."""
+
+    def error(self, message):
+        sys.stderr.write(f"minirocket: error: {self.prog}: {message} (see `{self.prog} "
+                         f"--help`)\n")
+        raise SystemExit(EXIT_USAGE)
+
+
 def build_parser():
     """The argparse parser of the whole command line."""
     from minirocket import __version__
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="minirocket",
         description="Rocket Launching (Zhou et al., AAAI 2018): train a booster and a light "
                     "net together, audit the gradient routing, export the light net.",
@@ -134,7 +143,7 @@ def build_parser():
     p.add_argument("--checkpoint", default="best", choices=("best", "latest"),
                    help="which checkpoint of a run folder to evaluate (default best)")
     p.add_argument("--limit", type=int, metavar="N", default=None,
-                   help="evaluate only the first N examples of the split")
+                   help="evaluate a fixed random sample of N examples of the split")
     p.add_argument("--data-dir", metavar="DIR", default=None)
     p.add_argument("--cache-dir", metavar="DIR", default=None)
     p.add_argument("--group-field", metavar="FIELD", default=None,

@@ -133,15 +133,24 @@ def candidate_dirs(flag_value=None):
     """
     if flag_value is not None:
         if not isinstance(flag_value, (str, os.PathLike)) or str(flag_value).strip() == "":
-                raise arg_error("data_dir", "a folder path (str or os.PathLike) or None",
+            raise arg_error("data_dir", "a folder path (str or os.PathLike) or None",
                             flag_value, ArgumentTypeError)
         return [DataDir(Path(flag_value).expanduser(), SOURCE_FLAG)]
     out = []
     env = os.environ.get(DATA_DIR_ENV, "").strip()
     if env:
         out.append(DataDir(Path(env).expanduser(), SOURCE_ENV))
-    out.append(DataDir(shared_datasets_dir(), SOURCE_SHARED))
+    if _in_checkout():
+        out.append(DataDir(shared_datasets_dir(), SOURCE_SHARED))
     return out
+
+
+def _in_checkout():
+    """True when the package runs from a source checkout (an editable or in-place install).
+
+    An installed copy lives in site-packages, where "beside the checkout" means nothing.
+    """
+    return (Path(__file__).resolve().parents[2] / "setup.py").is_file()
 
 
 def resolve_data_dir(flag_value=None):
@@ -166,7 +175,8 @@ def resolve_data_dir(flag_value=None):
     for cand in cands:
         if cand.path.is_dir():
             return cand
-    looked = "; ".join(f"{c.path} ({c.source})" for c in cands)
+    looked = "; ".join(f"{c.path} ({c.source})" for c in cands) or \
+        f"nowhere ({DATA_DIR_ENV} unset and not run from a checkout)"
     raise DataError(f"no data folder found: looked in {looked}; pass --data-dir or set "
                     f"{DATA_DIR_ENV}")
 
@@ -214,8 +224,8 @@ def locate_dataset(name, alternatives, data_dir=None, *, embedded=False):
         looked.append(f"{EMBEDDED_DIR} ({SOURCE_EMBEDDED})")
     wanted = " or ".join("+".join(alt) for alt in alternatives)
     hint = "" if data_dir is not None else f"; pass --data-dir or set {DATA_DIR_ENV}"
-    raise DataError(f"dataset '{name}' not found: looked for {wanted} in "
-                    f"{'; '.join(looked)}{hint}")
+    places = "; ".join(looked) or f"no folder ({DATA_DIR_ENV} unset, not run from a checkout)"
+    raise DataError(f"dataset '{name}' not found: looked for {wanted} in {places}{hint}")
 
 
 def _first_complete(folder, alternatives):

@@ -153,6 +153,11 @@ def _manifest_path(path):
         return p.with_suffix(".json")
     if not p.exists():
         raise CheckpointError(f"artifact {p} not found")
+    if p.suffix == ".npz":
+        # A weights file alone (a training checkpoint, say) carries no manifest: say so
+        # rather than report it as a truncated JSON file.
+        raise CheckpointError(f"{p} is an .npz without a manifest beside it (a training "
+                              f"checkpoint?): pass the run folder, or an exported light.json")
     return p
 
 
@@ -285,6 +290,12 @@ class LightPredictor:
                 raise ArgumentError(f"argument 'x': expected images of shape (N, {want[0]}, "
                                     f"{want[1]}, {want[2]}) on the 0-255 scale, got shape "
                                     f"{tuple(x.shape)}")
+            if x.dtype.kind == "f" and x.size and float(x.min()) >= 0.0 and float(x.max()) <= 1.0:
+                # The common slip: images scaled to [0, 1]. On the 0-255 scale they would all
+                # be near-black and the net would answer confidently and wrongly.
+                raise ArgumentError("argument 'x': expected pixels on the 0-255 scale (uint8, "
+                                    "or floats up to 255), got floats all within [0, 1]; "
+                                    "multiply them by 255")
             return self.ops.asarray(normalize(x, pre["mean"], pre["std"]).astype(self.dtype))
         if isinstance(x, tuple) and len(x) == 2:
             cat, num = x

@@ -74,8 +74,8 @@ F = Field
 SCHEMA = {
     "data": {
         "dataset": F("choice", "fashion-mnist", "dataset to train on", choices=DATASETS),
-        "limit_train": F("opt_int", None, "use only the first N training examples", lo=2),
-        "limit_test": F("opt_int", None, "use only the first N test examples", lo=2),
+        "limit_train": F("opt_int", None, "use a fixed random sample of N training examples", lo=2),
+        "limit_test": F("opt_int", None, "use a fixed random sample of N test examples", lo=2),
         "augment": F("bool", False, "random flip + pad-4 crop on images (CIFAR-10 recipe)"),
         "data_dir": F("opt_str", None, "data folder (else $MINIROCKET_DATA_DIR, else shared/datasets)"),
         "cache_dir": F("opt_str", None, "where decoded datasets are cached"),
@@ -112,7 +112,7 @@ SCHEMA = {
         "temperature": F("float", 4.0, "KD temperature T", lo=0.0, lo_excl=True),
         "alpha": F("float", 0.9, "KD weight alpha", lo=0.0, hi=1.0),
         "beta": F("float", 1000.0, "attention-transfer weight beta", lo=0.0),
-        "teacher_epochs": F("int", 1, "epochs of booster pre-training (kd, rocket_kd, two_stage)",
+        "teacher_epochs": F("int", 1, "epochs of teacher pre-training (kd, rocket_kd, two_stage, at)",
                             lo=0),
     },
     "optim": {
@@ -286,6 +286,12 @@ def check_cross(cfg, name_of=None):
                 f"argument '{name_of('model.light_width')}': expected the booster's width "
                 f"{m['booster_width']} when layers are shared (share = '{m['share']}'), got "
                 f"{m['light_width']}")
+    if me["name"] == "rocket_kd" and not me["grad_block"]:
+        # Checked here, before any teacher is trained: rocket + KD always blocks the hint
+        # (the authors force it on in that mode), and a flag that is silently ignored is
+        # exactly the bug of their release (paper notes A6).
+        raise ArgumentError(f"argument '{name_of('method.grad_block')}': expected on with "
+                            f"method 'rocket_kd' (rocket + KD always blocks the hint), got off")
     if d["dataset"] == "criteo" and not d["criteo_path"]:
         raise ArgumentError(f"argument '{name_of('data.criteo_path')}': expected the path of a "
                             f"Criteo-format file for dataset 'criteo', got None")

@@ -26,6 +26,7 @@ Faults:
 import signal
 import sys
 import time
+
 import numpy as np
 
 from minirocket.errors import ArgumentError, CheckpointError, NumericalError
@@ -58,8 +59,9 @@ def main_job_config(preset, file, overrides, flag_names):
     wants_default = preset is None and file is None and \
         "dataset" not in (overrides or {}).get("data", {})
     if wants_default and data_dir is None and not any(c.path.is_dir() for c in candidate_dirs()):
-        looked = "; ".join(str(c.path) for c in candidate_dirs())
-        notes.append(f"no data folder found ({looked}): training the click-data pair on the "
+        looked = "; ".join(str(c.path) for c in candidate_dirs()) or \
+            "no --data-dir, $MINIROCKET_DATA_DIR unset, not run from a checkout"
+        notes.append(f"no data folder found ({looked}): using the click-data pair on the "
                      f"UCI Adult copy embedded in the package instead (CC BY 4.0)")
         preset = FALLBACK_PRESET
     cfg = config_mod.build_config(preset, file, overrides, flag_names)
@@ -701,9 +703,24 @@ def train(cfg, out=None, quiet=False, stop_after_steps=None, bundle=None, notes=
     """
     eff, backend_notes = config_mod.effective_config(cfg)
     rd = new_run_dir(out, eff.get("preset") or "run")
+    fresh = not any(rd.path.iterdir())
     rd.write_config(eff)
-    tr = Trainer(eff, rd, quiet=quiet, bundle=bundle)
-    if not quiet:
+    try:
+        tr = Trainer(eff, rd, quiet=quiet, bundle=bundle)
+    except BaseException:
+        # Data or model setup failed before anything was trained: take back the folder we
+        # made, so the same --out can simply be given again (a folder holding only a
+        # config could be neither resumed nor reused).
+        if fresh:
+            rd.config.unlink(missing_ok=True)
+            if not any(rd.path.iterdir()):
+                rd.path.rmdir()
+        raise
+    if quiet:
+        # A switch to another dataset is never silent, even for scripts.
+        for line in notes:
+            print(line, file=sys.stderr, flush=True)
+    else:
         for line in list(notes) + backend_notes + _start_message(tr, eff, bool(notes)):
             print(line, flush=True)
     tr.stop_after_steps = stop_after_steps
@@ -802,7 +819,9 @@ def summary(tr, artifact_path):
 def audit_config(preset, file, overrides, flag_names, synthetic=False, batch=16, quiet=False):
     """Build a configuration's pair, run the routing audit on one batch, return the report."""
     from minirocket.rocket import audit
-    cfg = config_mod.build_config(preset, file, overrides, flag_names)
+    cfg, notes = main_job_config(preset, file, overrides, flag_names)
+    for line in notes:
+        print(line, file=sys.stderr if quiet else sys.stdout, flush=True)
     eff, _ = config_mod.effective_config(cfg)
     if synthetic:
         bundle = _synthetic_bundle(eff, batch)

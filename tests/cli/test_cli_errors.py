@@ -112,6 +112,36 @@ def test_eval_and_export_of_non_runs(capsys, tmp_path):
     assert code == 2 and "is not a run folder" in one_line_error(err)
 
 
+def test_rocket_kd_with_the_block_off_is_refused_before_any_training(capsys, tmp_path):
+    out = tmp_path / "run"
+    code, _, err = run_main(capsys, "train", "--preset", "quick-adult", "--method", "rocket_kd",
+                            "--grad-block", "off", "--out", str(out))
+    assert code == 2
+    assert ("argument '--grad-block': expected on with method 'rocket_kd' (rocket + KD always "
+            "blocks the hint), got off") in one_line_error(err)
+    assert not out.exists()          # refused at configuration time: no teacher was trained
+
+
+def test_a_run_that_fails_before_training_leaves_no_folder_behind(capsys, tmp_path):
+    out = tmp_path / "run"
+    code, _, err = run_main(capsys, "train", "--data-dir", str(tmp_path / "nowhere"),
+                            "--out", str(out))
+    assert code == 2 and "not found" in one_line_error(err)
+    assert not out.exists()          # so the same --out can simply be given again
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["train", "--grad-block", "False"],
+     "argument --grad-block: invalid choice: 'False' (choose from 'on', 'off')"),
+    (["train", "--batch-size", "abc"], "argument --batch-size: invalid int value: 'abc'"),
+    (["frobnicate"], "argument COMMAND: invalid choice: 'frobnicate'"),
+])
+def test_malformed_flags_are_one_line_usage_errors(capsys, argv, fragment):
+    code, _, err = run_main(capsys, *argv)
+    assert code == 2
+    assert fragment in one_line_error(err)
+
+
 def test_out_folder_holding_a_run_is_refused(capsys, tmp_path):
     (tmp_path / "config.json").write_text("{}")
     code, _, err = run_main(capsys, "train", "--preset", "quick-adult", "--out", str(tmp_path))

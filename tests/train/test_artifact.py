@@ -99,6 +99,18 @@ def test_wrn_light_net_parity_numpy_exact_and_numba_close(tmp_path):
     np.testing.assert_allclose(fast.logits(raw), got, rtol=1e-10, atol=1e-10)
 
 
+@needs_fmnist
+def test_images_scaled_to_unit_range_are_refused(tmp_path):
+    run = tmp_path / "run"
+    assert trainer.train(fmnist_cfg(optim={"epochs": 1}), out=run, quiet=True) == 0
+    pred = load_artifact(run)
+    raw = np.random.default_rng(0).integers(0, 256, size=(3, 28, 28)).astype(np.float32)
+    assert pred.logits(raw).shape == (3, 10)
+    with pytest.raises(ValueError, match=r"expected pixels on the 0-255 scale .* multiply "
+                                         r"them by 255"):
+        pred.logits(raw / 255.0)
+
+
 def test_fast_flag_must_be_a_bool(adult_run):
     with pytest.raises(TypeError, match="argument 'fast': expected a bool"):
         load_artifact(adult_run, fast="False")
@@ -137,6 +149,8 @@ def test_truncated_foreign_and_newer_artifacts_are_refused(adult_run, tmp_path):
         load_artifact(d)
     with pytest.raises(CheckpointError, match="no light.json in"):
         load_artifact(tmp_path)
+    with pytest.raises(CheckpointError, match="an .npz without a manifest beside it"):
+        load_artifact(adult_run / "checkpoints" / "best.npz")
 
 
 def test_artifact_from_another_architecture_is_refused(adult_run, tmp_path):
