@@ -245,19 +245,19 @@ class NumbaOps(NumpyOps):
                             _as3(gx), ggamma, gbeta)
         return gx, ggamma, gbeta
 
-    def batchnorm_eval(self, x, scale, shift):
+    def _affine(self, x, scale, shift, relu):
+        # One pass for ``x * scale + shift`` per channel, optionally clamped at 0.
         x = _c(x)
         out = np.empty_like(x)
         nk.affine_into(x.size, _as3(x), _c(scale).astype(x.dtype, copy=False),
-                       _c(shift).astype(x.dtype, copy=False), False, _as3(out))
+                       _c(shift).astype(x.dtype, copy=False), relu, _as3(out))
         return out
 
+    def batchnorm_eval(self, x, scale, shift):
+        return self._affine(x, scale, shift, False)
+
     def batchnorm_relu_eval(self, x, scale, shift):
-        x = _c(x)
-        out = np.empty_like(x)
-        nk.affine_into(x.size, _as3(x), _c(scale).astype(x.dtype, copy=False),
-                       _c(shift).astype(x.dtype, copy=False), True, _as3(out))
-        return out
+        return self._affine(x, scale, shift, True)
 
     # ----------------------------------------------------------------- elementwise
     def relu(self, x):

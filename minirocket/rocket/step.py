@@ -288,6 +288,28 @@ def ce_step(net, x, y, step=None, check_grads=True, role="light"):
     return StepResult(losses, losses["ce"], logits, None, 0.0, ("ce",))
 
 
+def _student_forward(name, student, x, y, teacher, objective):
+    """Shared start of the steps that learn from a fixed teacher (KD, two-stage).
+
+    Validates the arguments, takes the teacher's eval-mode logits ``t`` (constants: no
+    gradient goes to the teacher) and runs the student forward with its CE.
+
+    Returns
+    -------
+    objective, t, l, ctx, ce, gl_ce
+    """
+    _check_net(name, student)
+    _check_net("teacher", teacher)
+    objective = _check_objective(objective)
+    student.check_x(x)
+    check_labels(y, _batch_size(x), getattr(student, "num_classes", 2), student.ops.xp,
+                 student.output)
+    t = teacher.predict(x)
+    l, ctx = student.forward(x, True)
+    ce, gl_ce = ce_loss(student, l, y)
+    return objective, t, l, ctx, ce, gl_ce
+
+
 def kd_step(student, x, y, teacher, objective, step=None, check_grads=True):
     """KD baseline (Hinton et al.; authors' ``utils.distillation``, notes 3.4 item 6).
 
@@ -298,15 +320,8 @@ def kd_step(student, x, y, teacher, objective, step=None, check_grads=True):
     ``alpha = objective.kd_alpha`` (0.9), ``T = objective.kd_temperature`` (4).
     ``losses = {"kd": ..., "ce_light": (1 - alpha) * CE}``.
     """
-    _check_net("student", student)
-    _check_net("teacher", teacher)
-    objective = _check_objective(objective)
-    xp = student.ops.xp
-    student.check_x(x)
-    check_labels(y, _batch_size(x), getattr(student, "num_classes", 2), xp, student.output)
-    t = teacher.predict(x)
-    l, ctx = student.forward(x, True)
-    ce, gl_ce = ce_loss(student, l, y)
+    objective, t, l, ctx, ce, gl_ce = _student_forward("student", student, x, y, teacher,
+                                                       objective)
     kd, gl_kd = objective.kd_loss(l, t)
     w = 1.0 - objective.kd_alpha
     losses = {"kd": _finite(kd, "kd", "light", step),
@@ -362,15 +377,8 @@ def two_stage_step(light, x, y, teacher, objective, step=None, check_grads=True)
     a constant, so the hint's gradient w.r.t. t is not used (nothing to block).
     ``losses = {"ce_light", "hint"}``.
     """
-    _check_net("light", light)
-    _check_net("teacher", teacher)
-    objective = _check_objective(objective)
-    xp = light.ops.xp
-    light.check_x(x)
-    check_labels(y, _batch_size(x), getattr(light, "num_classes", 2), xp, light.output)
-    t = teacher.predict(x)
-    l, ctx = light.forward(x, True)
-    ce, gl_ce = ce_loss(light, l, y)
+    objective, t, l, ctx, ce, gl_ce = _student_forward("light", light, x, y, teacher,
+                                                       objective)
     hint, gl_hint, _ = objective.hint_loss(l, t)   # t is data: its gradient is discarded
     losses = {"ce_light": _finite(ce, "ce_light", "light", step),
               "hint": _finite(hint, "hint", "light", step)}

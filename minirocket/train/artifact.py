@@ -169,16 +169,7 @@ def read_manifest(path):
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise CheckpointError(f"artifact manifest {mpath} is unreadable or truncated "
                               f"({exc})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        got = manifest.get("format") if isinstance(manifest, dict) else None
-        raise CheckpointError(f"{mpath} is not a minirocket light-net artifact (format "
-                              f"{got!r}, expected {FORMAT!r})")
-    version = manifest.get("format_version")
-    if not isinstance(version, int) or version < 1:
-        raise CheckpointError(f"artifact {mpath} has an invalid format version {version!r}")
-    if version > FORMAT_VERSION:
-        raise CheckpointError(f"artifact {mpath} has format version {version}, newer than this "
-                              f"minirocket reads (up to {FORMAT_VERSION}); upgrade minirocket")
+    ckpt.check_header(manifest, FORMAT, "light-net artifact", mpath, FORMAT_VERSION)
     for key in ("arch", "weights", "weights_sha256", "preprocessing", "dtype"):
         if key not in manifest:
             raise CheckpointError(f"artifact manifest {mpath} lacks '{key}'")

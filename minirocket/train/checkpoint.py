@@ -164,6 +164,28 @@ def save_checkpoint(path, tree, *, arch, fingerprint, config_hash, extra=None):
     return blob
 
 
+def check_header(meta, kind, what, path, max_version):
+    """Refuse a manifest of another format, or of a version newer than ``max_version``.
+
+    Shared by checkpoints and light-net artifacts: a foreign or newer file is an error,
+    never half-read.
+
+    Raises
+    ------
+    CheckpointError
+    """
+    if not isinstance(meta, dict) or meta.get("format") != kind:
+        got = meta.get("format") if isinstance(meta, dict) else None
+        raise CheckpointError(f"{path} is not a minirocket {what}: format {got!r}, expected "
+                              f"{kind!r}")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or version < 1:
+        raise CheckpointError(f"{what} {path} has an invalid format version {version!r}")
+    if version > max_version:
+        raise CheckpointError(f"{what} {path} has format version {version}, newer than this "
+                              f"minirocket reads (up to {max_version}); upgrade minirocket")
+
+
 def read_file(path, *, kind=FORMAT, what="checkpoint"):
     """Read and verify a checkpoint-format file; return ``(meta, tree)``.
 
@@ -195,16 +217,7 @@ def read_file(path, *, kind=FORMAT, what="checkpoint"):
         meta = json.loads(meta_raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise CheckpointError(f"{what} {path} has a corrupt manifest ({exc})") from None
-    if not isinstance(meta, dict) or meta.get("format") != kind:
-        got = meta.get("format") if isinstance(meta, dict) else None
-        raise CheckpointError(f"{path} is not a minirocket {what}: format {got!r}, expected "
-                              f"{kind!r}")
-    version = meta.get("format_version")
-    if not isinstance(version, int) or version < 1:
-        raise CheckpointError(f"{what} {path} has an invalid format version {version!r}")
-    if version > FORMAT_VERSION:
-        raise CheckpointError(f"{what} {path} has format version {version}, newer than this "
-                              f"minirocket reads (up to {FORMAT_VERSION}); upgrade minirocket")
+    check_header(meta, kind, what, path, FORMAT_VERSION)
     if payload_sha256(arrays) != meta.get("payload_sha256"):
         raise CheckpointError(f"{what} {path} is corrupt: its arrays do not match the sha256 "
                               f"recorded in its manifest")

@@ -30,7 +30,8 @@ def test_non_string_name_is_an_error():
         get_backend(3)
 
 
-@pytest.mark.skipif(_compat.has_gpu, reason="a GPU is present, so the cupy backend is available")
+@pytest.mark.skipif(_compat.has_gpu,
+                    reason="a GPU is present, so the cupy backend is available")
 def test_cupy_without_gpu_is_a_clear_error():
     with pytest.raises(BackendUnavailableError,
                        match=r"argument 'backend': 'cupy' is not available here: .*cupy"):
@@ -53,7 +54,8 @@ def test_numba_backend_when_importable():
     assert y.dtype == np.float32 and y.shape == (2, 2)
 
 
-@pytest.mark.skipif(_compat.numba_available, reason="numba is importable, so the backend exists")
+@pytest.mark.skipif(_compat.numba_available,
+                    reason="numba is importable, so the backend exists")
 def test_numba_missing_is_a_clear_error():
     with pytest.raises(BackendUnavailableError, match=r"'numba' is not available here"):
         get_backend("numba")
@@ -84,7 +86,8 @@ def test_array_module_helpers():
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not _compat.has_gpu, reason=f"no usable GPU: {_compat.gpu_reason}")
+@pytest.mark.skipif(not _compat.has_gpu,
+                    reason=f"no usable GPU: {_compat.gpu_reason}")
 def test_cupy_backend_on_gpu():
     ops = get_backend("cupy")
     layer = Linear(3, 2, rng=0).to("cupy")

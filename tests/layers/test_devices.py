@@ -47,7 +47,8 @@ def test_losses_refuse_mixed_devices():
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not _compat.has_gpu, reason="needs CuPy and a GPU to build a real device array")
+@pytest.mark.skipif(not _compat.has_gpu,
+                    reason="needs CuPy and a GPU to build a real device array")
 def test_real_cupy_array_into_numpy_layer():
     x = _compat.cupy.zeros((4, 3), dtype=np.float32)
     with pytest.raises(ArgumentError, match=r"got cupy.ndarray"):

@@ -108,7 +108,8 @@ def test_pair_serves_its_light_net(rng):
     assert len(fast.blocks) == 3                             # WRN-10: one block per group
 
 
-@pytest.mark.skipif(not _compat.numba_available, reason="numba is not importable")
+@pytest.mark.skipif(not _compat.numba_available,
+                    reason="numba is not importable")
 def test_workspace_reuse_does_not_change_results(rng):
     net = _trained_bn(models.wrn(10, 1, 4))
     x1 = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
