@@ -90,17 +90,25 @@ def ctr_batch(n, rng=0):
     return cat, num, g.integers(0, 2, n)
 
 
-def make_rocket_trainer(pair, x, y, lr=0.1):
-    """A closure running one full rocket step: zero_grad, forward + backward, SGD step."""
+def make_rocket_trainer(pair, x, y, lr=0.1, blas_threads=1):
+    """A closure running one full rocket step: zero_grad, forward + backward, SGD step.
+
+    OpenBLAS runs on ``blas_threads`` threads during the step, as in ``minirocket train``
+    (``run.blas_threads``, default 1); None leaves the process's setting.
+    """
+    import contextlib
+
+    from minirocket.backend.blas import blas_threads as blas_scope
     from minirocket.optim import SGD
     from minirocket.rocket import RocketObjective, rocket_step
     objective = RocketObjective(hint="logits_mse", lam=0.03, grad_block=True)
     opt = SGD(pair, lr=lr, momentum=0.9, weight_decay=5e-4)
 
     def step():
-        opt.zero_grad()
-        rocket_step(pair, x, y, objective, check_grads=False)
-        opt.step()
+        with blas_scope(blas_threads) if blas_threads else contextlib.nullcontext():
+            opt.zero_grad()
+            rocket_step(pair, x, y, objective, check_grads=False)
+            opt.step()
     return step
 
 

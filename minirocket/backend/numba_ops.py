@@ -7,14 +7,21 @@ p zero padding, Ho x Wo output, L = Ho * Wo, K = C * kh * kw.
 
 What changes against the reference :class:`~minirocket.backend.ops.Ops`:
 
-* convolution unfolds with a parallel kernel into a **reused internal buffer** laid out
-  as a (K, n*L) matrix for a block of n samples (at most ``COLS_BLOCK`` elements) and
-  hands one large GEMM per block to BLAS ((O, K) @ (K, n*L)); the unfolding copy, not
-  the GEMM, dominated the reference's time;
+* convolution splits the batch into one range of samples per **worker thread**
+  (``threads``, default numba's thread count); each worker unfolds a block of its samples
+  into its own **reused buffer**, a (K, n*L) matrix of at most ``THREAD_BLOCK`` elements,
+  and multiplies it with a single-threaded GEMM ((O, K) @ (K, n*L)), while OpenBLAS is
+  held to one thread. One pool of threads owns the cores for the whole convolution: the
+  earlier design alternated numba's OpenMP pool (unfolding) with OpenBLAS's own pool
+  (GEMM) several times per layer, and the two kept waking and waiting for each other.
+  The kernels release the GIL (``nogil``), so the workers run truly in parallel. Small
+  work (one sample, or below ``SERIAL_BELOW`` elements) stays in the calling thread,
+  with the parallel kernels and blocks of up to ``COLS_BLOCK`` elements;
 * 4-d batch norm (forward: mean, variance and normalisation, one parallel kernel;
-  backward likewise), the fused BN+ReLU of evaluation, ReLU and its gradient, average
-  pooling and the embedding scatter-add are ``prange`` kernels with float64 accumulators;
-  2-d batch norm stays on NumPy (a numba kernel measured no faster);
+  backward likewise), BN fused with the ReLU after it (training: one kernel forward, and
+  the ReLU mask applied inside the backward kernel; evaluation: one affine pass), ReLU
+  and its gradient, average pooling and the embedding scatter-add are ``prange`` kernels
+  with float64 accumulators;
 * small work (below ``_numba_kernels.SERIAL_BELOW`` elements) runs a serial build of the
   same kernel;
 * layout stays NCHW, the layout of every layer (``docs/benchmarks.md`` explains why
@@ -23,10 +30,11 @@ What changes against the reference :class:`~minirocket.backend.ops.Ops`:
 Workspace reuse is limited to *internal* scratch (the unfolded columns, which are reused
 for their gradient, the GEMM output before its NCHW copy and the transposed upstream
 gradient): every array returned to a caller is freshly allocated, so a ``ctx`` that holds
-an activation can never be overwritten by a later call. The scratch makes a
-:class:`NumbaOps` object unsafe to share between Python threads running ops at the same
-time; use one instance per thread (``NumbaOps()``) if you need that.
+an activation can never be overwritten by a later call. Each worker has its own scratch;
+the scratch still makes a :class:`NumbaOps` object unsafe to share between Python threads
+running ops at the same time: use one instance per thread (``NumbaOps()``) if you need that.
 """
+import contextlib
 import os
 
 # numba's default threading layer is GNU OpenMP, whose idle threads spin for a while after
@@ -38,15 +46,22 @@ import os
 if "GOMP_SPINCOUNT" not in os.environ and "OMP_WAIT_POLICY" not in os.environ:
     os.environ["GOMP_SPINCOUNT"] = "0"
 
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+
 import numpy as np  # noqa: E402
 
 from minirocket.backend import _numba_kernels as nk  # noqa: E402
+from minirocket.backend.blas import blas_threads  # noqa: E402
 from minirocket.backend.ops import NumpyOps, conv_output_size  # noqa: E402
-from minirocket.validate import check_bool  # noqa: E402
+from minirocket.validate import check_bool, check_int  # noqa: E402
 
 
-#: Most unfolded-column elements per block of samples in a convolution (16 MiB float32).
+#: Most unfolded-column elements per block of samples when a convolution runs in the
+#: calling thread (16 MiB float32).
 COLS_BLOCK = 1 << 22
+#: Most unfolded-column elements per block in a worker thread: 512 KiB of float32, half a
+#: core's L2 cache, so the GEMM reads the columns from cache rather than memory.
+THREAD_BLOCK = 1 << 17
 
 
 class _Workspace:
@@ -83,6 +98,14 @@ def _c(a):
     return np.ascontiguousarray(a)
 
 
+def _swap01(serial, a, out):
+    """``out[j, i] = a[i, j]``; the serial build inside a worker thread."""
+    if serial:
+        nk.swap01_into.serial(a, out)
+    else:
+        nk.swap01_into(a.size, a, out)
+
+
 def _as3(x):
     """(N, C) -> (N, C, 1) and (N, C, H, W) -> (N, C, H*W) views of a contiguous array."""
     return x.reshape(x.shape[0], x.shape[1], -1)
@@ -96,42 +119,102 @@ class NumbaOps(NumpyOps):
     reuse_workspace : bool
         Keep the im2col columns (and their gradient) in buffers reused across calls
         (default). False allocates them per call, like the reference.
+    threads : int or None
+        Worker threads a convolution spreads its samples over (default: numba's thread
+        count, ``NUMBA_NUM_THREADS``, i.e. the cores). 1 runs every convolution in the
+        calling thread.
     """
 
     name = "numba"
 
-    def __init__(self, reuse_workspace=True):
+    def __init__(self, reuse_workspace=True, threads=None):
         super().__init__()
         self.reuse_workspace = check_bool("reuse_workspace", reuse_workspace)
-        self._ws = _Workspace()
+        if threads is None:
+            threads = int(nk.numba.config.NUMBA_NUM_THREADS)
+        self.threads = check_int("threads", threads, min_value=1)
+        self._ws = [_Workspace() for _ in range(self.threads)]
+        self._pool = None
+        self._pool_pid = None
 
     def workspace_nbytes(self):
         """Bytes currently held by the internal scratch buffers."""
-        return self._ws.nbytes()
+        return sum(ws.nbytes() for ws in self._ws)
 
     def release_workspace(self):
         """Free the internal scratch buffers (they are re-created on demand)."""
-        self._ws.clear()
+        for ws in self._ws:
+            ws.clear()
 
-    def _scratch(self, role, shape, dtype):
+    def _scratch(self, role, shape, dtype, worker=0):
         if self.reuse_workspace:
-            return self._ws.get(role, shape, dtype)
+            return self._ws[worker].get(role, shape, dtype)
         return np.empty(shape, dtype=dtype)
 
+    def one_thread_pool(self, batch):
+        """OpenBLAS held to one thread for a pass whose convolutions use the workers.
+
+        A convolution over several samples already holds OpenBLAS to one thread while its
+        workers run, but the count is restored after it; an OpenBLAS pool woken in
+        between (by a GEMM of a Linear layer) then spins on the cores the next
+        convolution's workers need. Measured on 2 cores: WRN-16-1 inference at batch 32
+        took 2.3-2.4 ms per image with the count restored after each convolution and
+        1.0-1.6 ms with it held for the whole forward. A batch of one runs its
+        convolutions in the calling thread with BLAS's own threads, so it is left alone.
+        """
+        if self.threads > 1 and batch > 1:
+            return blas_threads(1)
+        return contextlib.nullcontext()
+
     # ----------------------------------------------------------------- convolution
-    def _unfold(self, x, kh, kw, stride, padding, Ho, Wo):
-        """Columns of ``x`` (C-contiguous) as one (K, N*L) matrix in the ``cols`` scratch."""
-        N, C = x.shape[0], x.shape[1]
-        K = C * kh * kw
-        cols = self._scratch("cols", (K, N, Ho * Wo), x.dtype)
-        nk.im2col_into(cols.size, x, kh, kw, stride, padding, Ho, Wo, cols)
-        return cols.reshape(K, -1)
+    def _split(self, N, K, L):
+        """Sample ranges, one per worker, or a single range when threads would not pay.
+
+        Threads pay when every worker gets a sample and the unfolding is large enough
+        that waking them (tens of microseconds) is small against it.
+        """
+        T = min(self.threads, N)
+        if T < 2 or N * K * L < nk.SERIAL_BELOW:
+            return [(0, N)]
+        return [(N * k // T, N * (k + 1) // T) for k in range(T)]
+
+    def _run(self, fn, parts):
+        """``fn(worker, a, b)`` for every part: in this thread, or one part per worker.
+
+        With several parts, OpenBLAS is held to one thread while they run: each worker
+        already keeps a core busy, and OpenBLAS's own pool would fight them for it.
+        """
+        if len(parts) == 1:
+            return [fn(0, *parts[0])]
+        if self._pool is None or self._pool_pid != os.getpid():
+            # A forked child inherits the executor object but not its threads.
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="minirocket")
+            self._pool_pid = os.getpid()
+        with blas_threads(1):
+            futures = [self._pool.submit(fn, k, a, b) for k, (a, b) in enumerate(parts)]
+            return [f.result() for f in futures]
 
     @staticmethod
-    def _chunks(N, K, L):
-        """Sample ranges whose unfolded columns fit in ``COLS_BLOCK`` elements."""
-        step = max(1, min(N, COLS_BLOCK // max(1, K * L)))
-        return [(a, min(N, a + step)) for a in range(0, N, step)]
+    def _blocks(a, b, K, L, threaded):
+        """Sample blocks of ``[a, b)`` whose unfolded columns fit the block budget.
+
+        A worker unfolds at most ``THREAD_BLOCK`` elements at a time, so that its columns
+        are still in its core's L2 cache when the GEMM reads them; a single caller-thread
+        pass takes up to ``COLS_BLOCK`` elements, fewer and larger GEMMs for BLAS's threads.
+        """
+        budget = THREAD_BLOCK if threaded else COLS_BLOCK
+        step = max(1, min(b - a, budget // max(1, K * L)))
+        return [(s, min(b, s + step)) for s in range(a, b, step)]
+
+    def _unfold(self, x, kh, kw, stride, padding, Ho, Wo, worker, threaded):
+        """Columns of ``x`` (C-contiguous) as one (K, n*L) matrix in the ``cols`` scratch."""
+        N, C = x.shape[0], x.shape[1]
+        K = C * kh * kw
+        cols = self._scratch("cols", (K, N, Ho * Wo), x.dtype, worker)
+        kernel = nk.im2col_into.serial if threaded else nk.im2col_into
+        args = (x, kh, kw, stride, padding, Ho, Wo, cols)
+        kernel(*args) if threaded else kernel(cols.size, *args)
+        return cols.reshape(K, -1)
 
     def im2col(self, x, kh, kw, stride, padding):
         N, C, H, W = x.shape
@@ -157,10 +240,10 @@ class NumbaOps(NumpyOps):
     def conv2d(self, x, W, stride, padding):
         """Forward as ``im2col`` into scratch, then one GEMM (O, K) @ (K, n*L) per block.
 
-        A few large GEMMs run closer to the BLAS roof than N per-sample ones (measured in
-        ``docs/benchmarks.md``); each (O, n, L) result is swapped to NCHW by a parallel
-        copy. Samples are taken in blocks of at most ``COLS_BLOCK`` unfolded elements, so
-        the scratch stays bounded (16 MiB in float32) whatever the batch.
+        The batch is split into one contiguous range of samples per worker thread; each
+        worker unfolds a cache-sized block of its samples and multiplies it at once
+        (single-threaded BLAS), writing straight into its own slice of ``y``. A block of
+        several samples comes back from the GEMM as (O, n, L) and is swapped to NCHW.
         """
         x = _c(x)
         N, C, H, Wd = x.shape
@@ -171,21 +254,29 @@ class NumbaOps(NumpyOps):
         W2 = _c(W).reshape(O, K)
         y = np.empty((N, O, Ho, Wo), dtype=x.dtype)                     # fresh, returned
         y3 = y.reshape(N, O, L)
-        for a, b in self._chunks(N, K, L):
-            cols = self._unfold(x[a:b], kh, kw, stride, padding, Ho, Wo)
-            if b - a == 1:
-                np.matmul(W2, cols, out=y3[a])
-            else:
-                yt = self._scratch("yt", (O, (b - a) * L), x.dtype)
-                np.matmul(W2, cols, out=yt)
-                nk.swap01_into(yt.size, yt.reshape(O, b - a, L), y3[a:b])
+        parts = self._split(N, K, L)
+        threaded = len(parts) > 1
+
+        def part(worker, a, b):
+            for s, e in self._blocks(a, b, K, L, threaded):
+                cols = self._unfold(x[s:e], kh, kw, stride, padding, Ho, Wo, worker, threaded)
+                if e - s == 1:
+                    np.matmul(W2, cols, out=y3[s])
+                else:
+                    yt = self._scratch("yt", (O, (e - s) * L), x.dtype, worker)
+                    np.matmul(W2, cols, out=yt)
+                    _swap01(threaded, yt.reshape(O, e - s, L), y3[s:e])
+
+        self._run(part, parts)
         return y
 
     def conv2d_backward(self, x, W, gy, stride, padding, need_gx=True):
         """``gW = sum over blocks gy^T cols^T`` and ``gx = col2im(W^T gy^T)`` per block.
 
-        After gW has used a block's columns, their scratch buffer receives the column
-        gradient: one (K, n*L) buffer serves both GEMMs.
+        Columns are unfolded again (the forward keeps only ``x``). After gW has used a
+        block's columns, their scratch buffer receives the column gradient: one (K, n*L)
+        buffer serves both GEMMs. Each worker sums gW over its own samples; the partial
+        sums are added in worker order, so a result is repeatable for a given thread count.
         """
         x = _c(x)
         N, C, H, Wd = x.shape
@@ -194,55 +285,77 @@ class NumbaOps(NumpyOps):
         L, K = Ho * Wo, C * kh * kw
         gy3 = _c(gy).reshape(N, O, L)
         W2t = _c(W).reshape(O, K).T
-        gW = np.empty((O, K), dtype=x.dtype)                             # fresh, returned
         gx = np.empty(x.shape, dtype=x.dtype) if need_gx else None
-        for a, b in self._chunks(N, K, L):
-            n = b - a
-            cols = self._unfold(x[a:b], kh, kw, stride, padding, Ho, Wo)   # (K, n*L)
-            if n == 1:
-                gyt = gy3[a]                                                 # (O, L)
-            else:
-                gyt = self._scratch("gyt", (O, n, L), gy3.dtype)
-                nk.swap01_into(gyt.size, gy3[a:b], gyt)
-                gyt = gyt.reshape(O, n * L)
-            if a == 0:
-                np.matmul(gyt, cols.T, out=gW)
-            else:
+        parts = self._split(N, K, L)
+        threaded = len(parts) > 1
+
+        def part(worker, a, b):
+            gW = np.zeros((O, K), dtype=x.dtype)
+            for s, e in self._blocks(a, b, K, L, threaded):
+                n = e - s
+                cols = self._unfold(x[s:e], kh, kw, stride, padding, Ho, Wo, worker,
+                                    threaded)                                  # (K, n*L)
+                if n == 1:
+                    gyt = gy3[s]                                               # (O, L)
+                else:
+                    gyt = self._scratch("gyt", (O, n, L), gy3.dtype, worker)
+                    _swap01(threaded, gy3[s:e], gyt)
+                    gyt = gyt.reshape(O, n * L)
                 gW += gyt @ cols.T
-            if need_gx:
-                np.matmul(W2t, gyt, out=cols)            # columns done: reuse for gcols
-                nk.col2im_into(cols.size, cols.reshape(K, n, L), kh, kw, stride, padding,
-                               Ho, Wo, gx[a:b])
+                if need_gx:
+                    np.matmul(W2t, gyt, out=cols)        # columns done: reuse for gcols
+                    kernel = nk.col2im_into.serial if threaded else nk.col2im_into
+                    args = (cols.reshape(K, n, L), kh, kw, stride, padding, Ho, Wo, gx[s:e])
+                    kernel(*args) if threaded else kernel(cols.size, *args)
+            return gW
+
+        partial = self._run(part, parts)
+        gW = partial[0]
+        for more in partial[1:]:
+            gW += more
         return gx, gW.reshape(W.shape)
 
     # ----------------------------------------------------------------- batch norm
     def batchnorm_train(self, x, gamma, beta, eps, axes):
-        x = _c(x)
+        return self._bn_train(x, gamma, beta, eps, axes, False)
+
+    def batchnorm_relu_train(self, x, gamma, beta, eps, axes):
+        return self._bn_train(x, gamma, beta, eps, axes, True)
+
+    def batchnorm_backward(self, xhat, inv_std, gamma, gy, axes):
+        return self._bn_backward(xhat, inv_std, gamma, None, gy, axes)
+
+    def batchnorm_relu_backward(self, xhat, inv_std, gamma, o, go, axes):
+        return self._bn_backward(xhat, inv_std, gamma, o, go, axes)
+
+    def _bn_train(self, x, gamma, beta, eps, axes, relu):
+        # BN, and with ``relu`` the ReLU after it, in one kernel pass per channel.
         if x.ndim == 2:
-            # (N, C) input (the MLP's dense layers): NumPy's vectorised column reductions
-            # measured as fast as a blocked numba kernel (1.4-1.6 ms at 1024 x 720).
-            return super().batchnorm_train(x, gamma, beta, eps, axes)
-        x3 = _as3(x)
+            return self._bn2d_train(x, gamma, beta, eps, axes, relu)
+        x = _c(x)
         C = x.shape[1]
         y = np.empty_like(x)
         xhat = np.empty_like(x)
         mean = np.empty(C, x.dtype)
         var = np.empty(C, x.dtype)
         inv_std = np.empty(C, x.dtype)
-        nk.bn_train_into(x.size, x3, _c(gamma), _c(beta), float(eps), _as3(y), _as3(xhat),
-                         mean, var, inv_std)
+        nk.bn_train_into(x.size, _as3(x), _c(gamma), _c(beta), float(eps), relu, _as3(y),
+                         _as3(xhat), mean, var, inv_std)
         return y, xhat, mean, var, inv_std
 
-    def batchnorm_backward(self, xhat, inv_std, gamma, gy, axes):
-        gy = _c(gy)
+    def _bn_backward(self, xhat, inv_std, gamma, o, gy, axes):
+        # ``o`` is the fused ReLU's output, or None for plain BN.
         if gy.ndim == 2:
-            return super().batchnorm_backward(xhat, inv_std, gamma, gy, axes)
+            return self._bn2d_backward(xhat, inv_std, gamma, o, gy, axes)
+        gy = _c(gy)
         C = gy.shape[1]
         gx = np.empty_like(gy)
         ggamma = np.empty(C, gy.dtype)
         gbeta = np.empty(C, gy.dtype)
-        nk.bn_backward_into(gy.size, _as3(_c(xhat)), _c(inv_std), _c(gamma), _as3(gy),
-                            _as3(gx), ggamma, gbeta)
+        relu = o is not None
+        nk.bn_backward_into(gy.size, _as3(_c(xhat)), _c(inv_std), _c(gamma),
+                            _as3(_c(o)) if relu else _as3(gy), relu, _as3(gy), _as3(gx),
+                            ggamma, gbeta)
         return gx, ggamma, gbeta
 
     def _affine(self, x, scale, shift, relu):
@@ -307,3 +420,50 @@ class NumbaOps(NumpyOps):
         summed = np.empty((M, rows.shape[1]), dtype=rows.dtype)
         U = nk.unique_rows_sum_sorted(idx, order, rows, uniq, summed)
         return uniq[:U].astype(idx_dtype), summed[:U].copy()
+
+    # ----------------------------------------------------------------- 2-d batch norm
+    def _bn2d_train(self, x, gamma, beta, eps, axes, relu):
+        """Batch norm of (N, C) input (the MLP's dense layers), ReLU fused if ``relu``.
+
+        Same arguments and returns as :meth:`batchnorm_train` (``relu``: as
+        :meth:`batchnorm_relu_train`). The kernel reads x row by row (contiguous) into
+        per-channel float64 partial sums: 3-4x faster than the reference's column
+        reductions at 1024 x 720 (measured). Empty or non-float input goes to the
+        reference.
+        """
+        x = _c(x)
+        N, C = x.shape
+        if N == 0 or x.dtype.kind != "f":
+            ref = super().batchnorm_relu_train if relu else super().batchnorm_train
+            return ref(x, gamma, beta, eps, axes)
+        y = np.empty_like(x)
+        xhat = np.empty_like(x)
+        mean = np.empty(C, x.dtype)
+        var = np.empty(C, x.dtype)
+        inv_std = np.empty(C, x.dtype)
+        part = np.empty((3, nk.bn2d_blocks(N), C), np.float64)
+        nk.bn2d_train_into(x.size, x, _c(gamma), _c(beta), float(eps), bool(relu), y, xhat,
+                           mean, var, inv_std, part, np.empty((2, C), np.float64))
+        return y, xhat, mean, var, inv_std
+
+    def _bn2d_backward(self, xhat, inv_std, gamma, o, gy, axes):
+        """Gradients of :meth:`_bn2d_train` for ``gy`` (N, C).
+
+        ``o`` is the fused ReLU's output (then ``gy`` is the gradient of ``o``), or None
+        for plain batch norm. Returns ``gx, ggamma, gbeta`` as :meth:`batchnorm_backward`.
+        """
+        gy = _c(gy)
+        N, C = gy.shape
+        if N == 0 or gy.dtype.kind != "f":
+            if o is None:
+                return super().batchnorm_backward(xhat, inv_std, gamma, gy, axes)
+            return super().batchnorm_relu_backward(xhat, inv_std, gamma, o, gy, axes)
+        gx = np.empty_like(gy)
+        ggamma = np.empty(C, gy.dtype)
+        gbeta = np.empty(C, gy.dtype)
+        part = np.empty((2, nk.bn2d_blocks(N), C), np.float64)
+        relu = o is not None
+        nk.bn2d_backward_into(gy.size, _c(xhat), _c(inv_std), _c(gamma),
+                              _c(o) if relu else gy, relu, gy, gx, ggamma, gbeta, part,
+                              np.empty((3, C), np.float64))
+        return gx, ggamma, gbeta

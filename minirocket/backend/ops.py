@@ -10,6 +10,8 @@ methods, so a backend overrides a method (``NumbaOps``, ``CupyOps``) and every l
 calls it speeds up, while this class stays the readable definition the overrides are
 tested against. Methods never change the dtype of their inputs.
 """
+import contextlib
+
 import numpy as np
 
 
@@ -46,6 +48,16 @@ class Ops:
         # Pickle by name so a module pickled on one machine reloads on the same backend.
         from minirocket.backend import get_backend
         return (get_backend, (self.name,))
+
+    def one_thread_pool(self, batch):
+        """Context for a whole pass over ``batch`` samples, run with one thread pool.
+
+        The reference has nothing to arrange (a null context). The numba backend holds
+        OpenBLAS to one thread for the pass when its convolutions spread the batch over
+        their own worker threads, so that the two pools never compete for the cores
+        (see :meth:`minirocket.backend.numba_ops.NumbaOps.one_thread_pool`).
+        """
+        return contextlib.nullcontext()
 
     # ----------------------------------------------------------------- arrays and devices
     def asarray(self, x, dtype=None):
@@ -218,6 +230,23 @@ class Ops:
         scale = (gamma * inv_std / m).reshape(shape)
         gx = scale * (m * gy - gbeta.reshape(shape) - xhat * ggamma.reshape(shape))
         return gx, ggamma, gbeta
+
+    def batchnorm_relu_train(self, x, gamma, beta, eps, axes):
+        """Batch-statistics BN followed by ReLU: ``o = max(gamma * xhat + beta, 0)``.
+
+        Same arguments and returns as :meth:`batchnorm_train`, with ``o`` in place of
+        ``y``. The reference composes the two steps; a backend may fuse them into one
+        pass (one write of the activation instead of two, and one read less).
+        """
+        y, xhat, mean, var, inv_std = self.batchnorm_train(x, gamma, beta, eps, axes)
+        return self.relu(y), xhat, mean, var, inv_std
+
+    def batchnorm_relu_backward(self, xhat, inv_std, gamma, o, go, axes):
+        """Gradients of :meth:`batchnorm_relu_train` for ``go`` = d/d o.
+
+        :meth:`batchnorm_backward` of ``gy = go * [o > 0]`` (the ReLU gradient at 0 is 0).
+        """
+        return self.batchnorm_backward(xhat, inv_std, gamma, self.relu_backward(o, go), axes)
 
     def batchnorm_eval(self, x, scale, shift):
         """Affine per-channel map ``y = x * scale + shift`` (running statistics folded in).

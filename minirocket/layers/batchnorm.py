@@ -19,9 +19,13 @@ class BatchNormCtx:
 
     xhat : array, same shape as x (normalised input)
     inv_std : array, shape (C,) (1 / sqrt(var + eps))
+    out : array or None
+        With a fused ReLU, the layer's output ``max(y, 0)``: its mask ``out > 0`` routes
+        the ReLU gradient. None without one.
     """
     xhat: object
     inv_std: object
+    out: object = None
 
 
 class BatchNorm(Module):
@@ -37,6 +41,11 @@ class BatchNorm(Module):
         g\\gamma \\mathrel{+}= \\sum gy\\,\\hat x, \\quad g\\beta \\mathrel{+}= \\sum gy, \\quad
         gx = \\frac{\\gamma}{m\\sqrt{\\sigma^2+\\epsilon}}\\Big(m\\,gy - \\sum gy
         - \\hat x \\sum gy\\,\\hat x\\Big)
+
+    With ``relu=True`` the layer is BN followed by ReLU, ``o = max(y, 0)``, computed in one
+    pass over the activation (the pre-activation unit of a WRN block and the hidden unit of
+    the CTR MLP); backward then takes ``go`` and uses ``gy = go * [o > 0]`` (the gradient
+    at 0 is 0, as for :class:`~minirocket.layers.ReLU`).
 
     Running statistics follow PyTorch's convention: ``running_mean <- (1 - momentum) *
     running_mean + momentum * mu`` and the same for ``running_var`` with the **unbiased**
@@ -86,29 +95,37 @@ class BatchNorm(Module):
         shift = self.beta.data - self.running_mean.data * scale
         return scale.astype(self.gamma.data.dtype), shift.astype(self.gamma.data.dtype)
 
-    def forward(self, x, train=True):
+    def forward(self, x, train=True, relu=False):
+        """``y = gamma * xhat + beta`` (or ``max(y, 0)`` with ``relu``), same shape as x."""
         self.check_input(x, ndim=(2, 4), channels=self.num_features)
         axes = (0,) if x.ndim == 2 else (0, 2, 3)
+        ops = self.ops
         if not train:
             scale, shift = self.eval_affine()
-            return self.ops.batchnorm_eval(x, scale, shift), None
+            fn = ops.batchnorm_relu_eval if relu else ops.batchnorm_eval
+            return fn(x, scale, shift), None
         m = x.size // self.num_features
         if m < 2:
             raise ArgumentError(
                 f"argument 'x' of BatchNorm: expected more than one value per channel in "
                 f"training (a batch variance needs at least 2), got shape {tuple(x.shape)}")
-        y, xhat, mean, var, inv_std = self.ops.batchnorm_train(
-            x, self.gamma.data, self.beta.data, self.eps, axes)
+        fn = ops.batchnorm_relu_train if relu else ops.batchnorm_train
+        y, xhat, mean, var, inv_std = fn(x, self.gamma.data, self.beta.data, self.eps, axes)
         mom = self.momentum
         rm, rv = self.running_mean, self.running_var
         rm.data = ((1 - mom) * rm.data + mom * mean).astype(rm.data.dtype, copy=False)
         rv.data = ((1 - mom) * rv.data + mom * var * (m / (m - 1))).astype(rv.data.dtype, copy=False)
-        return y, BatchNormCtx(xhat, inv_std)
+        return y, BatchNormCtx(xhat, inv_std, y if relu else None)
 
     def backward(self, ctx, gy):
+        """``gx`` for the upstream gradient ``gy`` (of the ReLU output when fused)."""
         axes = (0,) if gy.ndim == 2 else (0, 2, 3)
-        gx, ggamma, gbeta = self.ops.batchnorm_backward(ctx.xhat, ctx.inv_std,
-                                                        self.gamma.data, gy, axes)
+        if ctx.out is None:
+            gx, ggamma, gbeta = self.ops.batchnorm_backward(ctx.xhat, ctx.inv_std,
+                                                            self.gamma.data, gy, axes)
+        else:
+            gx, ggamma, gbeta = self.ops.batchnorm_relu_backward(
+                ctx.xhat, ctx.inv_std, self.gamma.data, ctx.out, gy, axes)
         self.gamma.accumulate(ggamma)
         self.beta.accumulate(gbeta)
         return gx

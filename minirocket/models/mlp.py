@@ -226,8 +226,9 @@ class MLP(Module):
             h, c_fc = fc.forward(h, train)
             c_bn = None
             if bn is not None:
-                h, c_bn = bn.forward(h, train)
-            h = self.ops.relu(h)
+                h, c_bn = bn.forward(h, train, relu=True)        # bn -> relu, one pass
+            else:
+                h = self.ops.relu(h)
             layers.append((c_fc, c_bn, h))
         logits, c_out = self.out.forward(h, train)
         return logits, (MLPBodyCtx(tuple(layers), c_out) if train else None)
@@ -236,9 +237,10 @@ class MLP(Module):
         g = self.out.backward(ctx.c_out, gy)
         for (fc, bn), (c_fc, c_bn, a) in zip(reversed(list(zip(self.fcs, self.bns))),
                                              reversed(ctx.layers)):
-            g = self.ops.relu_backward(a, g)
             if bn is not None:
-                g = bn.backward(c_bn, g)
+                g = bn.backward(c_bn, g)                         # applies the mask [a > 0]
+            else:
+                g = self.ops.relu_backward(a, g)
             g = fc.backward(c_fc, g)
         return g
 

@@ -60,14 +60,13 @@ def blocks_per_group(depth, name="depth"):
 class WRNBlockCtx:
     """What :meth:`WRNBlock.backward` needs.
 
-    c_bn0, c_conv0, c_bn1, c_conv1, c_dim : child contexts (c_dim None for identity)
-    o1, o2 : the ReLU outputs (their masks o > 0 route the ReLU gradients)
+    c_bn0, c_conv0, c_bn1, c_conv1, c_dim : child contexts (c_dim None for identity);
+    the BN contexts hold their fused ReLU outputs o1, o2, whose masks o > 0 route the
+    ReLU gradients
     """
     c_bn0: object
-    o1: object
     c_conv0: object
     c_bn1: object
-    o2: object
     c_conv1: object
     c_dim: object
 
@@ -133,33 +132,33 @@ class WRNBlock(Module):
         return f"{self.in_channels} -> {self.out_channels}, stride={self.stride}"
 
     def forward(self, x, train=True):
-        relu = self.ops.relu
-        a, c_bn0 = self.bn0.forward(x, train)
-        o1 = relu(a)
+        # Each BN and the ReLU after it run as one fused pass (BatchNorm(relu=True)).
+        o1, c_bn0 = self.bn0.forward(x, train, relu=True)
         y, c_conv0 = self.conv0.forward(o1, train)
-        b, c_bn1 = self.bn1.forward(y, train)
-        o2 = relu(b)
+        o2, c_bn1 = self.bn1.forward(y, train, relu=True)
         r, c_conv1 = self.conv1.forward(o2, train)
         if self.projection:
             s, c_dim = self.convdim.forward(o1, train)   # projection of the pre-activated o1
         else:
             s, c_dim = x, None                            # identity on the raw input
-        out = r + s
+        r += s                                            # r is fresh: add in place
         if not train:
-            return out, None
-        return out, WRNBlockCtx(c_bn0, o1, c_conv0, c_bn1, o2, c_conv1, c_dim)
+            return r, None
+        return r, WRNBlockCtx(c_bn0, c_conv0, c_bn1, c_conv1, c_dim)
 
     def backward(self, ctx, gy):
-        rb = self.ops.relu_backward
+        # bn.backward applies the fused ReLU's mask [o > 0] to its upstream gradient.
         g_o2 = self.conv1.backward(ctx.c_conv1, gy)
-        g_y = self.bn1.backward(ctx.c_bn1, rb(ctx.o2, g_o2))
+        g_y = self.bn1.backward(ctx.c_bn1, g_o2)
         g_o1 = self.conv0.backward(ctx.c_conv0, g_y)
         if self.projection:
             # o1 feeds conv0 and the projection shortcut: its gradient is the sum of both paths.
-            g_o1 = g_o1 + self.convdim.backward(ctx.c_dim, gy)
-            return self.bn0.backward(ctx.c_bn0, rb(ctx.o1, g_o1))
+            g_o1 += self.convdim.backward(ctx.c_dim, gy)
+            return self.bn0.backward(ctx.c_bn0, g_o1)
         # x feeds bn0 (residual branch) and the identity shortcut: sum of both paths.
-        return self.bn0.backward(ctx.c_bn0, rb(ctx.o1, g_o1)) + gy
+        gx = self.bn0.backward(ctx.c_bn0, g_o1)
+        gx += gy
+        return gx
 
 
 # ---------------------------------------------------------------------------------- group
@@ -334,8 +333,7 @@ class WRN(Module):
             h, c = grp.forward(h, train)
             c_groups.append(c)
             feats.append(h)
-        a, c_bn = self.bn.forward(h, train)
-        a = self.ops.relu(a)
+        a, c_bn = self.bn.forward(h, train, relu=True)          # bn -> relu, one pass
         # Global average pooling (the authors' avg_pool2d(8) on 8x8 maps), inline so that it
         # always runs on this module's backend.
         p = a.mean(axis=(2, 3))
@@ -350,7 +348,7 @@ class WRN(Module):
         N, C, H, W = ctx.a.shape
         g = self.ops.xp.broadcast_to((g * g.dtype.type(1.0 / (H * W)))[:, :, None, None],
                                      ctx.a.shape)
-        g = self.bn.backward(ctx.c_bn, self.ops.relu_backward(ctx.a, g))
+        g = self.bn.backward(ctx.c_bn, g)                       # mask [a > 0] applied inside
         for i in range(len(self.groups) - 1, -1, -1):
             if g_features is not None and g_features[i] is not None:
                 g = g + g_features[i]

@@ -18,9 +18,36 @@ the batch touched are updated, their momentum rows move (``b[idx] <- mu b[idx] +
 and weight decay applies to them alone; untouched rows keep their value and their buffer
 (no decay, no momentum drift). This is the usual sparse-embedding semantics; it differs
 from a dense update of the same table.
+
+For NumPy parameters (numba installed) both updates run as one compiled pass
+(``sgd_dense_into``, ``sgd_rows_into`` in :mod:`minirocket.backend._numba_kernels`) doing
+the same float operations in the same order, so results are bit-identical to the
+array-module code below, which CuPy arrays and every other case keep using.
 """
+import numpy as np
+
+from minirocket.backend import _compat
 from minirocket.optim.base import Optimizer
 from minirocket.validate import check_bool, check_float
+
+
+def _fused_kernels(w, *arrays):
+    """The compiled update kernels for a NumPy parameter ``w``, or None.
+
+    The fused kernels do the update in one pass instead of NumPy's five or six (gather,
+    multiply, add, scatter, each through a temporary). They take plain C-contiguous float
+    NumPy arrays of one dtype; anything else (CuPy arrays, other dtypes, views) and a
+    machine without numba keep the array-module code, which defines the semantics.
+    """
+    if not _compat.numba_available or type(w) is not np.ndarray:
+        return None
+    if w.dtype not in (np.float32, np.float64) or not w.flags.c_contiguous:
+        return None
+    for a in arrays:
+        if type(a) is not np.ndarray or a.dtype != w.dtype or not a.flags.c_contiguous:
+            return None
+    from minirocket.backend import _numba_kernels
+    return _numba_kernels
 
 
 class SGD(Optimizer):
@@ -52,6 +79,8 @@ class SGD(Optimizer):
         w = p.data
         t = w.dtype.type
         wd = self.decay_of(p)
+        if self._dense_fused(name, w, g, t, wd):
+            return
         d = g + t(wd) * w if wd else g
         if self.momentum == 0.0:
             w -= t(self.lr) * d
@@ -72,6 +101,8 @@ class SGD(Optimizer):
         t = w.dtype.type
         idx = rg.indices
         wd = self.decay_of(p)
+        if self._rows_fused(name, w, rg, t, wd):
+            return
         d = rg.values + t(wd) * w[idx] if wd else rg.values
         if self.momentum == 0.0:
             w[idx] -= t(self.lr) * d            # idx are distinct: plain indexing is exact
@@ -86,3 +117,62 @@ class SGD(Optimizer):
         buf[idx] = b_rows
         step = d + t(self.momentum) * b_rows if self.nesterov else b_rows
         w[idx] -= t(self.lr) * step
+
+    # ------------------------------------------------------------------ fused NumPy path
+    def _dense_fused(self, name, w, g, t, wd):
+        """:meth:`_update_dense` in one compiled pass; False where it does not apply.
+
+        Same operations, same order, same dtype as the array-module code, so the results
+        agree bit for bit (the parity tests hold it to that).
+        """
+        if g.shape != w.shape:
+            return False
+        mu = self.momentum
+        st = self.state.get(name)
+        buf = None if st is None else st["momentum_buffer"]
+        if mu != 0.0 and buf is not None and buf.shape != w.shape:
+            return False
+        nk = _fused_kernels(w, g) if mu == 0.0 or buf is None else _fused_kernels(w, g, buf)
+        if nk is None:
+            return False
+        first = mu != 0.0 and buf is None
+        if first:
+            buf = np.empty_like(w)
+            self.state[name] = {"momentum_buffer": buf}
+        elif mu == 0.0:
+            buf = w                      # never touched by the kernel when mu == 0
+        nk.sgd_dense_into(w.size, w.reshape(-1), g.reshape(-1), buf.reshape(-1), t(self.lr),
+                          t(mu), t(wd), self.nesterov, first)
+        return True
+
+    def _rows_fused(self, name, w, rg, t, wd):
+        """:meth:`_update_rows` in one compiled pass over the touched rows.
+
+        Returns False, having changed nothing, where it does not apply: then the
+        array-module code runs. That includes row ids that are not strictly increasing
+        and inside the table (the kernel checks before writing), so repeated or negative
+        ids behave exactly as NumPy indexing makes them.
+        """
+        idx, vals = rg.indices, rg.values
+        if (w.ndim != 2 or type(idx) is not np.ndarray or idx.ndim != 1
+                or idx.dtype.kind not in "iu" or vals.shape != (idx.shape[0], w.shape[1])):
+            return False
+        mu = self.momentum
+        st = self.state.get(name)
+        buf = None if st is None else st["momentum_buffer"]
+        if mu != 0.0 and buf is not None and buf.shape != w.shape:
+            return False
+        nk = (_fused_kernels(w, vals) if mu == 0.0 or buf is None
+              else _fused_kernels(w, vals, buf))
+        if nk is None:
+            return False
+        created = mu != 0.0 and buf is None
+        if created:
+            buf = np.zeros_like(w)
+        elif mu == 0.0:
+            buf = w                      # never touched by the kernel when mu == 0
+        done = nk.sgd_rows_into(vals.size, w, idx, vals, buf, t(self.lr), t(mu), t(wd),
+                                self.nesterov)
+        if done and created:
+            self.state[name] = {"momentum_buffer": buf}
+        return done

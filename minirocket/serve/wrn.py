@@ -170,6 +170,10 @@ class InferenceWRN:
         logits : array (N, num_classes)
         """
         self._check(x)
+        with self.ops.one_thread_pool(x.shape[0]):
+            return self._logits(x)
+
+    def _logits(self, x):
         ops = self.ops
         conv = ops.conv2d
         bnrelu = ops.batchnorm_relu_eval

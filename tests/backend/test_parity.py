@@ -89,6 +89,10 @@ CONV_CASES = [  # (N, C, H, W, O, k, stride, padding)
     (2, 4, 8, 8, 6, 1, 2, 0),       # WRN projection shortcut
     (1, 2, 5, 6, 3, 3, 1, 0),
     (2, 3, 6, 6, 4, 2, 3, 2),       # stride > kernel, padding > 1
+    # Unit stride with the width kept: im2col copies whole shifted planes.
+    (2, 2, 5, 5, 3, 5, 1, 2),       # 5x5 "same"
+    (2, 2, 1, 1, 3, 3, 1, 1),       # 1x1 image: every tap but the centre is padding
+    (2, 3, 4, 6, 2, 1, 1, 0),       # 1x1 kernel, stride 1
 ]
 
 
@@ -166,12 +170,15 @@ def test_returned_arrays_survive_later_calls(fast, rng):
 def test_numba_conv_in_sample_blocks(block, monkeypatch, rng):
     # Large batches are unfolded a block of samples at a time: with a tiny block size the
     # same small problem runs as 1 sample per block (block=1) or 2-3 samples per block.
+    # (Small work stays in the calling thread, whose budget is COLS_BLOCK; the worker
+    # threads' THREAD_BLOCK is exercised in test_threads.py.)
     from minirocket.backend import numba_ops
     monkeypatch.setattr(numba_ops, "COLS_BLOCK", block)
     fast = get_backend("numba")
     x = rng.standard_normal((5, 2, 6, 6)).astype(np.float32)
     Wt = rng.standard_normal((3, 2, 3, 3)).astype(np.float32)
-    assert len(fast._chunks(5, 18, 36)) == (5 if block == 1 else 3)
+    assert fast._split(5, 18, 36) == [(0, 5)]
+    assert len(fast._blocks(0, 5, 18, 36, threaded=False)) == (5 if block == 1 else 3)
     y_ref = REF.conv2d(x, Wt, 1, 1)
     _close(fast.conv2d(x, Wt, 1, 1), y_ref, np.float32, scale=True)
     gy = rng.standard_normal(y_ref.shape).astype(np.float32)
@@ -220,6 +227,32 @@ def test_batchnorm_train_backward(fast, dtype, shape, rng):
     ref_b = REF.batchnorm_backward(xhat, inv_std, gamma, gy, axes)
     got_b = fast.batchnorm_backward(fast.asarray(xhat), fast.asarray(inv_std),
                                     fast.asarray(gamma), fast.asarray(gy), axes)
+    for g, r in zip(got_b, ref_b):
+        _close(g, r, dtype, scale=True)
+
+
+@_parametrize_fast()
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(7, 5), (4, 3, 5, 6)])
+def test_batchnorm_relu_train_backward(fast, dtype, shape, rng):
+    # Training BN fused with its ReLU, against the reference's composition of the two.
+    axes = (0,) if len(shape) == 2 else (0, 2, 3)
+    x = (rng.standard_normal(shape) * 0.5 + 3.0).astype(dtype)
+    C = shape[1]
+    gamma = rng.uniform(0.5, 1.5, C).astype(dtype)
+    beta = rng.standard_normal(C).astype(dtype)           # about half the outputs clamped
+    ref = REF.batchnorm_relu_train(x, gamma, beta, 1e-5, axes)
+    got = fast.batchnorm_relu_train(fast.asarray(x), fast.asarray(gamma), fast.asarray(beta),
+                                    1e-5, axes)
+    for g, r in zip(got, ref):
+        _close(g, r, dtype)
+    o, xhat, inv_std = ref[0], ref[1], ref[4]
+    assert 0 < (o == 0).sum() < o.size
+    go = rng.standard_normal(shape).astype(dtype)
+    ref_b = REF.batchnorm_relu_backward(xhat, inv_std, gamma, o, go, axes)
+    got_b = fast.batchnorm_relu_backward(fast.asarray(xhat), fast.asarray(inv_std),
+                                         fast.asarray(gamma), fast.asarray(o), fast.asarray(go),
+                                         axes)
     for g, r in zip(got_b, ref_b):
         _close(g, r, dtype, scale=True)
 

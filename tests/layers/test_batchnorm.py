@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from minirocket.backend import _compat
 from minirocket.errors import ArgumentError
 from minirocket.layers import BatchNorm
 from tests.layers._template import LAYOUTS, as_layout, gradcheck, make_input
@@ -174,3 +175,42 @@ def test_bad_inputs_name_the_argument():
         BatchNorm(3, momentum=1.5)
     with pytest.raises(ArgumentError, match=r"argument 'eps': expected a number > 0.0, got 0.0"):
         BatchNorm(3, eps=0.0)
+
+
+# ------------------------------------------------------------------ fused BN + ReLU
+@pytest.mark.parametrize("shape", SHAPES)
+def test_gradcheck_fused_relu(rng, shape):
+    # beta shifted so that about half the outputs are clamped: both sides of the ReLU
+    # are exercised; the seeded draw keeps every output well away from the kink at 0.
+    layer = _layer(shape[1], np.float64, seed=3)
+    x = make_input(rng, shape, np.float64)
+    gradcheck(layer, x, mode="full", forward_kwargs={"relu": True})
+
+
+@pytest.mark.parametrize("backend", ["numpy", pytest.param("numba", marks=pytest.mark.skipif(
+    not _compat.numba_available, reason=f"numba is not importable: {_compat.numba_reason}"))])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("train", [True, False])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_fused_relu_is_bn_then_relu(rng, backend, dtype, train, shape):
+    from minirocket.layers import ReLU
+    fused = _layer(shape[1], dtype).to(backend)
+    plain = _layer(shape[1], dtype).to(backend)
+    relu = ReLU().to(backend)
+    x = (rng.standard_normal(shape) * 2 + 0.5).astype(dtype)
+    o, c_fused = fused.forward(x, train, relu=True)
+    y, c_bn = plain.forward(x, train)
+    o_ref, c_relu = relu.forward(y, train)
+    tol = dict(rtol=1e-6, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(o, o_ref, **tol)
+    assert (o >= 0).all()
+    np.testing.assert_array_equal(fused.running_mean.data, plain.running_mean.data)
+    if not train:
+        assert c_fused is None
+        return
+    go = rng.standard_normal(shape).astype(dtype)
+    gx = fused.backward(c_fused, go)
+    gx_ref = plain.backward(c_bn, relu.backward(c_relu, go))
+    np.testing.assert_allclose(gx, gx_ref, **tol)
+    np.testing.assert_allclose(fused.gamma.grad, plain.gamma.grad, **tol)
+    np.testing.assert_allclose(fused.beta.grad, plain.beta.grad, **tol)
