@@ -3,15 +3,19 @@
 Install the comparison environment apart from the package's own (torch is never a
 dependency of minirocket or its tests)::
 
-    python3 -m venv /work/venv-compare
-    /work/venv-compare/bin/pip install -e . -r benchmarks/requirements-compare.txt
-    /work/venv-compare/bin/python benchmarks/compare.py --json docs/benchmarks.json
+    python3 -m venv .venv-compare
+    .venv-compare/bin/pip install -e . -r benchmarks/requirements-compare.txt
+    .venv-compare/bin/python benchmarks/compare.py --json docs/benchmarks.json
 
 Without torch the script still times minirocket's backends and says what it skipped.
 Every timing is a median over repeats after warm-up (numba's first-call compilation is
 excluded); ratios are minirocket / PyTorch from the same run, since this machine's speed
 drifts by +-20% between runs. Before timing, the PyTorch twins are loaded with the same
 weights and their logits are checked against minirocket's.
+
+minirocket's rows are timed first, in a child process that never imports torch (PyTorch's
+OpenMP threads otherwise keep spinning on the cores minirocket's threads need); PyTorch
+and ONNX Runtime follow in this process, a minute later at most.
 
 Peak memory of the rocket step is measured in a fresh child process per framework: the
 peak resident set (VmHWM) is reset once the model, optimizer and batch exist, and read
@@ -34,18 +38,30 @@ from _common import (CTR_DIM, CTR_FIELDS, CTR_NUMERIC, conv_flops, ctr_batch,  #
                      ctr_pair, environment, images, labels, light_wrn, make_rocket_trainer,
                      median_ms, rocket_wrn_pair, sgemm_gflops)
 
-try:
-    import torch
-    HAVE_TORCH = True
-except ImportError:
-    torch = None
-    HAVE_TORCH = False
-try:
-    import onnxruntime as ort
-    HAVE_ORT = HAVE_TORCH
-except ImportError:
-    ort = None
-    HAVE_ORT = False
+torch = ort = None
+HAVE_TORCH = HAVE_ORT = False
+
+
+def _import_frameworks():
+    """Import PyTorch and ONNX Runtime, if installed, into this module's globals.
+
+    Only the parent process and the PyTorch memory child do this: with torch loaded, its
+    own OpenMP runtime (which read the spin settings before minirocket could set them)
+    kept worker threads spinning on the 2 cores and slowed minirocket's step by 15-30%
+    (measured: 1.6-1.8 s without torch imported, 2.0-2.3 s with), so minirocket is timed
+    in a child process that never imports torch.
+    """
+    global torch, ort, HAVE_TORCH, HAVE_ORT
+    try:
+        import torch
+        HAVE_TORCH = True
+    except ImportError:
+        return
+    try:
+        import onnxruntime as ort
+        HAVE_ORT = True
+    except ImportError:
+        pass
 
 TARGETS = {
     "wrn_b1": "<= 1.0x, aim for ONNX Runtime",
@@ -77,6 +93,7 @@ def _peak_child(which):
                     return int(line.split()[1]) / 1024.0
         return float("nan")
     if which == "torch":
+        _import_frameworks()
         import torch as th
         from _torch_models import rocket_wrn_pair as twin_pair, rocket_wrn_step
         th.set_num_threads(int(os.environ.get("COMPARE_THREADS", "2")))
@@ -103,10 +120,53 @@ def _peak_child(which):
     print(json.dumps({"peak_growth_mib": vm("VmHWM:") - before, "rss_before_mib": before}))
 
 
-def peak_memory(which):
-    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--peak-child", which],
+def _child_json(*flags):
+    """Run this script with ``flags`` in a fresh process; its last stdout line is JSON."""
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), *flags],
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def peak_memory(which):
+    return _child_json("--peak-child", which)
+
+
+def _ours_child(backend, quick, threads):
+    """Time every minirocket row in this (torch-free) process; print them as JSON."""
+    from minirocket import serve
+    from minirocket.backend import get_backend
+    r = 3 if quick else 1
+    ops = get_backend(backend)
+    out = {"sgemm_2048_gflops": sgemm_gflops()}
+    net = light_wrn()
+    fast = serve.compile_light(net, backend=backend)
+    ref_serve = serve.compile_light(net, backend="numpy")
+    for n, rep in ((1, 200), (32, 20), (256, 7)):
+        x = images(n)
+        xs = ops.asarray(x)
+        out[f"wrn_b{n}"] = median_ms(lambda: fast.predict(xs), repeat=rep // r,
+                                     min_time=0.5 / r)[0]
+        out[f"wrn_b{n}_numpy"] = median_ms(lambda: ref_serve.predict(x),
+                                           repeat=max(3, rep // (4 * r)))[0]
+    step = make_rocket_trainer(rocket_wrn_pair().to(backend), ops.asarray(images(128)),
+                               labels(128))
+    out["rocket_step"] = median_ms(step, repeat=max(3, 7 // r))[0]
+    cp = ctr_pair()
+    cfast = serve.compile_light(cp, backend=backend)
+    cref = serve.compile_light(cp, backend="numpy")
+    cat, num, _ = ctr_batch(1)
+    out["ctr_b1"] = median_ms(lambda: cfast.predict((cat, num)), repeat=2000 // r,
+                              min_time=1.0 / r)[0]
+    out["ctr_b1_numpy"] = median_ms(lambda: cref.predict((cat, num)), repeat=500 // r)[0]
+    cat, num, yc = ctr_batch(1024)
+    # An MLP has no convolutions to spread over worker threads: its GEMMs want OpenBLAS's
+    # own threads (as many as PyTorch gets). The trainer's default (1 thread) is timed too.
+    for key, bt in (("ctr_step", threads), ("ctr_step_1thread", 1)):
+        cstep = make_rocket_trainer(ctr_pair().to(backend), (cat, num), yc, lr=0.05,
+                                    blas_threads=bt)
+        out[key] = median_ms(cstep, repeat=max(5, 15 // r))[0]
+    out["env"] = environment()
+    print(json.dumps(out))
 
 
 def main(argv=None):
@@ -116,13 +176,19 @@ def main(argv=None):
     ap.add_argument("--json", help="write all figures to this JSON file")
     ap.add_argument("--quick", action="store_true", help="fewer repeats")
     ap.add_argument("--peak-child", help=argparse.SUPPRESS)
+    ap.add_argument("--ours-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.peak_child:
         _peak_child(args.peak_child)
         return 0
+    if args.ours_child:
+        _ours_child(args.backend, args.quick, args.threads)
+        return 0
 
-    from minirocket import serve
-    from minirocket.backend import get_backend
+    # minirocket first, in a child without torch; then PyTorch and ONNX Runtime here.
+    flags = ["--ours-child", "--backend", args.backend, "--threads", str(args.threads)]
+    ours = _child_json(*flags, *(["--quick"] if args.quick else []))
+    _import_frameworks()
     r = 3 if args.quick else 1
     rows, extra = {}, {}
     if HAVE_TORCH:
@@ -132,18 +198,16 @@ def main(argv=None):
     env["torch"] = torch.__version__ if HAVE_TORCH else "(not installed)"
     env["onnxruntime"] = ort.__version__ if HAVE_ORT else "(not installed)"
     env["torch_threads"] = str(torch.get_num_threads()) if HAVE_TORCH else "-"
-    roof = sgemm_gflops()
+    roof = ours["sgemm_2048_gflops"]
     env["sgemm_2048_gflops"] = f"{roof:.0f}"
 
-    def rec(key, label, ours, numpy_ref=None, torch_ms=None, ort_ms=None, note=""):
-        rows[key] = {"work": label, "ours_ms": ours, "numpy_ms": numpy_ref,
+    def rec(key, label, numpy_ref=None, torch_ms=None, ort_ms=None, note=""):
+        rows[key] = {"work": label, "ours_ms": ours[key], "numpy_ms": numpy_ref,
                      "torch_ms": torch_ms, "ort_ms": ort_ms, "target": TARGETS[key],
-                     "ratio": (ours / torch_ms) if torch_ms else None, "note": note}
+                     "ratio": (ours[key] / torch_ms) if torch_ms else None, "note": note}
 
     # ---------------------------------------------------------------- light WRN inference
     net = light_wrn()
-    fast = serve.compile_light(net, backend=args.backend)
-    ref_serve = serve.compile_light(net, backend="numpy")
     twin = sess = None
     if HAVE_TORCH:
         from _torch_models import WRN as TWRN, load_wrn
@@ -159,9 +223,6 @@ def main(argv=None):
     scaling = {}
     for n, rep in ((1, 200), (32, 20), (256, 7)):
         x = images(n)
-        xs = get_backend(args.backend).asarray(x)
-        ours = median_ms(lambda: fast.predict(xs), repeat=rep // r, min_time=0.5 / r)[0]
-        base = median_ms(lambda: ref_serve.predict(x), repeat=max(3, rep // (4 * r)))[0]
         t_ms = o_ms = None
         if twin is not None:
             xt = torch.from_numpy(x)
@@ -170,16 +231,13 @@ def main(argv=None):
         if sess is not None:
             o_ms = median_ms(lambda: sess.run(None, {"x": x}), repeat=rep // r,
                              min_time=0.5 / r)[0]
-        gf = conv_flops(net, n) / (ours * 1e-3) / 1e9
-        rec(f"wrn_b{n}", f"WRN-16-1 light-net inference, batch {n}", ours, base, t_ms, o_ms,
-            f"{gf:.0f} GFLOP/s = {100 * gf / roof:.0f}% of sgemm roof")
-        scaling[f"batch{n}"] = ours
+        gf = conv_flops(net, n) / (ours[f"wrn_b{n}"] * 1e-3) / 1e9
+        rec(f"wrn_b{n}", f"WRN-16-1 light-net inference, batch {n}", ours[f"wrn_b{n}_numpy"],
+            t_ms, o_ms, f"{gf:.0f} GFLOP/s = {100 * gf / roof:.0f}% of sgemm roof")
+        scaling[f"batch{n}"] = ours[f"wrn_b{n}"]
 
     # ---------------------------------------------------------------- rocket step
     x, y = images(128), labels(128)
-    pair = rocket_wrn_pair().to(args.backend)
-    step = make_rocket_trainer(pair, get_backend(args.backend).asarray(x), y)
-    ours = median_ms(step, repeat=max(3, 7 // r))[0]
     t_ms = None
     if HAVE_TORCH:
         from _torch_models import rocket_wrn_pair as twin_pair, rocket_wrn_step
@@ -188,15 +246,12 @@ def main(argv=None):
         xt, yt = torch.from_numpy(x), torch.from_numpy(y)
         t_ms = median_ms(lambda: tstep(xt, yt), repeat=max(3, 7 // r))[0]
     rec("rocket_step", "rocket step WRN-40-1 + WRN-16-1 interval, batch 128 (fwd+bwd+SGD)",
-        ours, None, t_ms)
+        None, t_ms, note="convolutions on numba's worker threads, OpenBLAS held to 1 thread "
+                         "(the trainer's default)")
 
     # ---------------------------------------------------------------- CTR
     cp = ctr_pair()
-    cfast = serve.compile_light(cp, backend=args.backend)
-    cref = serve.compile_light(cp, backend="numpy")
     cat, num, yc = ctr_batch(1)
-    ours = median_ms(lambda: cfast.predict((cat, num)), repeat=2000 // r, min_time=1.0 / r)[0]
-    base = median_ms(lambda: cref.predict((cat, num)), repeat=500 // r)[0]
     t_ms = o_ms = None
     if HAVE_TORCH:
         from _torch_models import CTRLightInfer, CTRMLP, load_ctr_light
@@ -213,12 +268,9 @@ def main(argv=None):
                               os.path.join(tempfile.mkdtemp(), "c.onnx"))
             o_ms = median_ms(lambda: s2.run(None, {"cat": cat, "num": num}), repeat=2000 // r,
                              min_time=1.0 / r)[0]
-    rec("ctr_b1", "CTR light MLP inference, batch 1", ours, base, t_ms, o_ms)
+    rec("ctr_b1", "CTR light MLP inference, batch 1", ours["ctr_b1_numpy"], t_ms, o_ms)
 
     cat, num, yc = ctr_batch(1024)
-    cp2 = ctr_pair().to(args.backend)
-    cstep = make_rocket_trainer(cp2, (cat, num), yc, lr=0.05)
-    ours = median_ms(cstep, repeat=max(5, 15 // r))[0]
     t_ms = None
     if HAVE_TORCH:
         from _torch_models import ctr_pair as tctr_pair, ctr_step
@@ -227,7 +279,9 @@ def main(argv=None):
         ct, nt, yt = torch.from_numpy(cat), torch.from_numpy(num), torch.from_numpy(
             yc.astype(np.float32))
         t_ms = median_ms(lambda: ts(ct, nt, yt), repeat=max(5, 15 // r))[0]
-    rec("ctr_step", "CTR rocket step, batch 1024, sparse embedding update", ours, None, t_ms)
+    rec("ctr_step", "CTR rocket step, batch 1024, sparse embedding update", None, t_ms,
+        note=f"OpenBLAS {args.threads} threads (`train --blas-threads {args.threads}`); "
+             f"{ours['ctr_step_1thread']:.0f} ms with 1 thread, the trainer's default")
 
     # ---------------------------------------------------------------- peak memory
     mem_ours = peak_memory(args.backend)["peak_growth_mib"]
@@ -238,7 +292,7 @@ def main(argv=None):
                         "ratio": (mem_ours / mem_t) if mem_t else None, "note": "MiB, not ms"}
 
     # ---------------------------------------------------------------- report
-    env = {**environment(), **env}          # after the runs: threading layer initialised
+    env = {**ours["env"], **env}            # the child's, after its runs (threading layer set)
     print("environment:")
     for k, v in env.items():
         print(f"  {k}: {v}")

@@ -34,6 +34,7 @@ from minirocket.backend._compat import numba
 
 prange = numba.prange
 _u = numba.uint64   # unsigned offsets: no negative-index wrap-around checks
+_U1, _U2, _U3, _U4 = _u(1), _u(2), _u(3), _u(4)   # (uint64 + int64 would type as float64)
 
 #: Below this many elements of work a kernel runs single-threaded. Waking the thread pool
 #: costs microseconds on a quiet machine, and on a busy one a parallel region waits for
@@ -216,6 +217,13 @@ def swap01_into(a, out):
 
 
 # --------------------------------------------------------------------------- batch norm
+@numba.njit(inline="always")
+def _masked(g, o, relu):
+    # The ReLU's gradient g * [o > 0] as a select. ``g - g`` is 0 in g's own dtype (and
+    # NaN for an infinite or NaN g, like g * 0); a literal 0 would promote to float64.
+    return g if (not relu or o > 0) else g - g
+
+
 @_jit
 def bn_train_into(x, gamma, beta, eps, relu, y, xhat, mean, var, inv_std):
     """Batch-statistics normalisation of ``x`` (N, C, P) with P = H*W (1 for 2-d input).
@@ -223,21 +231,52 @@ def bn_train_into(x, gamma, beta, eps, relu, y, xhat, mean, var, inv_std):
     Two passes per channel (mean, then mean of squared deviations), float64 accumulators.
     Fills y, xhat (N, C, P) and mean, var, inv_std (C,). With ``relu``, ``y`` is
     ``max(gamma*xhat + beta, 0)``: BN and the ReLU after it in one pass.
+
+    The sums run over the contiguous P-runs of a channel with four partial accumulators:
+    without ``fastmath`` LLVM keeps one float64 addition chain in order, and four
+    independent chains keep the adder busy (float64 sums of 10^5..10^6 terms in any
+    order agree far below float32 resolution).
     """
     N, C, P = x.shape
     m = N * P
+    xf = x.reshape(-1)
+    yf = y.reshape(-1)
+    hf = xhat.reshape(-1)
+    uP = _u(P)
     for c in prange(C):
-        acc = 0.0
+        a0 = a1 = a2 = a3 = 0.0
         for n in range(N):
-            for q in range(P):
-                acc += x[n, c, q]
-        mu = acc / m
-        acc2 = 0.0
+            base = _u((n * C + c) * P)
+            q = _u(0)
+            while q + _U4 <= uP:
+                a0 += xf[base + q]
+                a1 += xf[base + q + _U1]
+                a2 += xf[base + q + _U2]
+                a3 += xf[base + q + _U3]
+                q += _U4
+            while q < uP:
+                a0 += xf[base + q]
+                q += _U1
+        mu = ((a0 + a1) + (a2 + a3)) / m
+        a0 = a1 = a2 = a3 = 0.0
         for n in range(N):
-            for q in range(P):
-                d = x[n, c, q] - mu
-                acc2 += d * d
-        v = acc2 / m
+            base = _u((n * C + c) * P)
+            q = _u(0)
+            while q + _U4 <= uP:
+                d0 = xf[base + q] - mu
+                d1 = xf[base + q + _U1] - mu
+                d2 = xf[base + q + _U2] - mu
+                d3 = xf[base + q + _U3] - mu
+                a0 += d0 * d0
+                a1 += d1 * d1
+                a2 += d2 * d2
+                a3 += d3 * d3
+                q += _U4
+            while q < uP:
+                d0 = xf[base + q] - mu
+                a0 += d0 * d0
+                q += _U1
+        v = ((a0 + a1) + (a2 + a3)) / m
         istd = 1.0 / math.sqrt(v + eps)
         mean[c] = mu
         var[c] = v
@@ -245,13 +284,14 @@ def bn_train_into(x, gamma, beta, eps, relu, y, xhat, mean, var, inv_std):
         g = gamma[c]
         b = beta[c]
         for n in range(N):
-            for q in range(P):
-                xh = (x[n, c, q] - mu) * istd
-                xhat[n, c, q] = xh
-                v = xh * g + b
-                if relu and not (v > 0 or v != v):
-                    v = 0              # NaN passes, as through np.maximum(v, 0)
-                y[n, c, q] = v
+            base = _u((n * C + c) * P)
+            for q in range(uP):
+                xh = (xf[base + q] - mu) * istd
+                hf[base + q] = xh
+                t = xh * g + b
+                if relu and not (t > 0 or t != t):
+                    t = 0.0            # NaN passes, as through np.maximum(t, 0)
+                yf[base + q] = t
 
 
 @_jit
@@ -261,29 +301,43 @@ def bn_backward_into(xhat, inv_std, gamma, o, relu, gy, gx, ggamma, gbeta):
     ``gx = gamma*inv_std/m * (m*g - sum(g) - xhat*sum(g*xhat))``, per channel, with
     ``g = gy``, or with ``relu`` the ReLU's gradient ``g = gy * [o > 0]`` for the fused
     output ``o`` (N, C, P), formed on the fly instead of as an array. Without ``relu``,
-    ``o`` is not read (pass ``gy``).
+    ``o`` is not read (pass ``gy``). Partial accumulators as in :func:`bn_train_into`.
     """
     N, C, P = gy.shape
     m = N * P
+    hf = xhat.reshape(-1)
+    of = o.reshape(-1)
+    gf = gy.reshape(-1)
+    xf = gx.reshape(-1)
+    uP = _u(P)
     for c in prange(C):
-        sb = 0.0
-        sg = 0.0
+        b0 = b1 = s0 = s1 = 0.0
         for n in range(N):
-            for q in range(P):
-                g = gy[n, c, q]
-                if relu and not o[n, c, q] > 0:
-                    g = g * 0
-                sb += g
-                sg += g * xhat[n, c, q]
+            base = _u((n * C + c) * P)
+            q = _u(0)
+            while q + _U2 <= uP:
+                g0 = _masked(gf[base + q], of[base + q], relu)
+                g1 = _masked(gf[base + q + _U1], of[base + q + _U1], relu)
+                b0 += g0
+                b1 += g1
+                s0 += g0 * hf[base + q]
+                s1 += g1 * hf[base + q + _U1]
+                q += _U2
+            while q < uP:
+                g0 = _masked(gf[base + q], of[base + q], relu)
+                b0 += g0
+                s0 += g0 * hf[base + q]
+                q += _U1
+        sb = b0 + b1
+        sg = s0 + s1
         gbeta[c] = sb
         ggamma[c] = sg
         scale = gamma[c] * inv_std[c] / m
         for n in range(N):
-            for q in range(P):
-                g = gy[n, c, q]
-                if relu and not o[n, c, q] > 0:
-                    g = g * 0
-                gx[n, c, q] = scale * (m * g - sb - xhat[n, c, q] * sg)
+            base = _u((n * C + c) * P)
+            for q in range(uP):
+                g0 = _masked(gf[base + q], of[base + q], relu)
+                xf[base + q] = scale * (m * g0 - sb - hf[base + q] * sg)
 
 
 @_jit
