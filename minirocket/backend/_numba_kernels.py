@@ -655,9 +655,7 @@ def bn2d_backward_into(xhat, inv_std, gamma, o, relu, gy, gx, ggamma, gbeta, par
             hr = xhat[n]
             orow = o[n]
             for c in range(C):
-                g = gr[c]
-                if relu and not orow[c] > 0:
-                    g = g * 0
+                g = _masked(gr[c], orow[c], relu)
                 sb[c] += g
                 sg[c] += g * hr[c]
     tb = stat[0]
@@ -681,9 +679,7 @@ def bn2d_backward_into(xhat, inv_std, gamma, o, relu, gy, gx, ggamma, gbeta, par
             orow = o[n]
             out = gx[n]
             for c in range(C):
-                g = gr[c]
-                if relu and not orow[c] > 0:
-                    g = g * 0
+                g = _masked(gr[c], orow[c], relu)
                 out[c] = sc[c] * (N * g - tb[c] - hr[c] * tg[c])
 
 

@@ -17,15 +17,15 @@ What changes against the reference :class:`~minirocket.backend.ops.Ops`:
   The kernels release the GIL (``nogil``), so the workers run truly in parallel. Small
   work (one sample, or below ``SERIAL_BELOW`` elements) stays in the calling thread,
   with the parallel kernels and blocks of up to ``COLS_BLOCK`` elements;
-* 4-d batch norm (forward: mean, variance and normalisation, one parallel kernel;
-  backward likewise), BN fused with the ReLU after it (training: one kernel forward, and
-  the ReLU mask applied inside the backward kernel; evaluation: one affine pass), ReLU
-  and its gradient, average pooling and the embedding scatter-add are ``prange`` kernels
-  with float64 accumulators;
+* batch norm, 4-d (parallel over channels) and 2-d (parallel over blocks of rows,
+  partial sums combined exactly), forward and backward, each optionally fused with the
+  ReLU after it (training: one kernel forward, and the ReLU mask applied inside the
+  backward kernel; evaluation: one affine pass), ReLU and its gradient, average pooling
+  and the embedding scatter-add are ``prange`` kernels with float64 accumulators;
 * small work (below ``_numba_kernels.SERIAL_BELOW`` elements) runs a serial build of the
   same kernel;
-* layout stays NCHW, the layout of every layer (``docs/benchmarks.md`` explains why
-  NHWC was not pursued with im2col).
+* layout stays NCHW, the layout of every layer (``docs/benchmarks.md`` gives the NHWC
+  measurement: faster unfolding at small images, not enough to pay two transposes).
 
 Workspace reuse is limited to *internal* scratch (the unfolded columns, which are reused
 for their gradient, the GEMM output before its NCHW copy and the transposed upstream

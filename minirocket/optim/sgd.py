@@ -119,6 +119,24 @@ class SGD(Optimizer):
         w[idx] -= t(self.lr) * step
 
     # ------------------------------------------------------------------ fused NumPy path
+    def _fused_setup(self, name, w, g):
+        """``(kernels, momentum buffer or None)`` for the compiled path, or None.
+
+        None when the arrays (parameter, gradient and, if it exists and is used, the
+        momentum buffer) are not all contiguous NumPy float arrays of one dtype, or the
+        buffer's shape does not match.
+        """
+        mu = self.momentum
+        st = self.state.get(name)
+        buf = None if st is None else st["momentum_buffer"]
+        if mu == 0.0 or buf is None:
+            nk = _fused_kernels(w, g)
+        elif buf.shape != w.shape:
+            return None
+        else:
+            nk = _fused_kernels(w, g, buf)
+        return None if nk is None else (nk, buf)
+
     def _dense_fused(self, name, w, g, t, wd):
         """:meth:`_update_dense` in one compiled pass; False where it does not apply.
 
@@ -127,14 +145,11 @@ class SGD(Optimizer):
         """
         if g.shape != w.shape:
             return False
+        found = self._fused_setup(name, w, g)
+        if found is None:
+            return False
+        nk, buf = found
         mu = self.momentum
-        st = self.state.get(name)
-        buf = None if st is None else st["momentum_buffer"]
-        if mu != 0.0 and buf is not None and buf.shape != w.shape:
-            return False
-        nk = _fused_kernels(w, g) if mu == 0.0 or buf is None else _fused_kernels(w, g, buf)
-        if nk is None:
-            return False
         first = mu != 0.0 and buf is None
         if first:
             buf = np.empty_like(w)
@@ -157,15 +172,11 @@ class SGD(Optimizer):
         if (w.ndim != 2 or type(idx) is not np.ndarray or idx.ndim != 1
                 or idx.dtype.kind not in "iu" or vals.shape != (idx.shape[0], w.shape[1])):
             return False
+        found = self._fused_setup(name, w, vals)
+        if found is None:
+            return False
+        nk, buf = found
         mu = self.momentum
-        st = self.state.get(name)
-        buf = None if st is None else st["momentum_buffer"]
-        if mu != 0.0 and buf is not None and buf.shape != w.shape:
-            return False
-        nk = (_fused_kernels(w, vals) if mu == 0.0 or buf is None
-              else _fused_kernels(w, vals, buf))
-        if nk is None:
-            return False
         created = mu != 0.0 and buf is None
         if created:
             buf = np.zeros_like(w)
