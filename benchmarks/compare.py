@@ -160,7 +160,8 @@ def _ours_child(backend, quick, threads):
     out["ctr_b1_numpy"] = median_ms(lambda: cref.predict((cat, num)), repeat=500 // r)[0]
     cat, num, yc = ctr_batch(1024)
     # An MLP has no convolutions to spread over worker threads: its GEMMs want OpenBLAS's
-    # own threads (as many as PyTorch gets). The trainer's default (1 thread) is timed too.
+    # own threads (as many as PyTorch gets; the trainer's default for MLP pairs). One
+    # thread is timed too.
     for key, bt in (("ctr_step", threads), ("ctr_step_1thread", 1)):
         cstep = make_rocket_trainer(ctr_pair().to(backend), (cat, num), yc, lr=0.05,
                                     blas_threads=bt)
@@ -247,7 +248,7 @@ def main(argv=None):
         t_ms = median_ms(lambda: tstep(xt, yt), repeat=max(3, 7 // r))[0]
     rec("rocket_step", "rocket step WRN-40-1 + WRN-16-1 interval, batch 128 (fwd+bwd+SGD)",
         None, t_ms, note="convolutions on numba's worker threads, OpenBLAS held to 1 thread "
-                         "(the trainer's default)")
+                         "(the trainer's default for WRN pairs)")
 
     # ---------------------------------------------------------------- CTR
     cp = ctr_pair()
@@ -280,8 +281,8 @@ def main(argv=None):
             yc.astype(np.float32))
         t_ms = median_ms(lambda: ts(ct, nt, yt), repeat=max(5, 15 // r))[0]
     rec("ctr_step", "CTR rocket step, batch 1024, sparse embedding update", None, t_ms,
-        note=f"OpenBLAS {args.threads} threads (`train --blas-threads {args.threads}`); "
-             f"{ours['ctr_step_1thread']:.0f} ms with 1 thread, the trainer's default")
+        note=f"OpenBLAS {args.threads} threads (the trainer's default for MLP pairs); "
+             f"{ours['ctr_step_1thread']:.0f} ms with 1 thread (`train --blas-threads 1`)")
 
     # ---------------------------------------------------------------- peak memory
     mem_ours = peak_memory(args.backend)["peak_growth_mib"]

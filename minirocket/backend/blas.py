@@ -23,6 +23,7 @@ _GETTERS = ("scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads
 
 _lock = threading.Lock()
 _found = None          # (getter, setter) once looked up; (None, None) when there is none
+_initial = None        # OpenBLAS's own count, read at that first lookup
 
 
 def _loaded_openblas():
@@ -43,7 +44,7 @@ def _loaded_openblas():
 
 
 def _functions():
-    global _found
+    global _found, _initial
     if _found is None:
         getter = setter = None
         for path in _loaded_openblas():
@@ -59,6 +60,8 @@ def _functions():
                 break
             getter = setter = None
         _found = (getter, setter)
+        if getter is not None:
+            _initial = int(getter())
     return _found
 
 
@@ -69,13 +72,15 @@ def get_blas_threads():
 
 
 def set_blas_threads(n):
-    """Set OpenBLAS's thread count to ``n`` (>= 1); return the count now in force or None.
+    """Set OpenBLAS's thread count; return the count now in force, or None.
 
-    ``n`` None or < 1 changes nothing (OpenBLAS keeps its own choice).
+    ``n`` >= 1 sets that count; 0 restores OpenBLAS's own choice (the count it had when
+    this module first looked, from ``OPENBLAS_NUM_THREADS`` or the cores); None or a
+    negative ``n`` changes nothing.
     """
     _, setter = _functions()
-    if setter is not None and n is not None and n >= 1:
-        setter(int(n))
+    if setter is not None and n is not None and n >= 0:
+        setter(int(n) if n >= 1 else _initial)
     return get_blas_threads()
 
 

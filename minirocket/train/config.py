@@ -140,8 +140,9 @@ SCHEMA = {
         "on_nonfinite": F("choice", "stop", "a NaN/Inf loss or gradient: stop, or skip the step",
                           choices=("stop", "skip")),
         "eval_batch_size": F("int", 500, "batch size of evaluation passes", lo=1),
-        "blas_threads": F("int", 1, "OpenBLAS threads for the GEMMs (0: OpenBLAS's choice); "
-                          "1 is predictable on a busy machine", lo=0),
+        "blas_threads": F("opt_int", None, "OpenBLAS threads for the GEMMs (0: OpenBLAS's "
+                          "choice; unset: 1 for WRN pairs, whose convolutions bring their own "
+                          "worker threads, OpenBLAS's choice for MLP pairs)", lo=0),
     },
 }
 del F

@@ -216,11 +216,11 @@ class Trainer:
         from minirocket.backend import get_backend
         from minirocket.data import BatchSampler
         from minirocket.rocket import METHODS, make_step
-        from minirocket.train.threads import set_blas_threads
+        from minirocket.train.threads import blas_threads_for, set_blas_threads
         self.cfg = cfg
         self.rd = run_dir
         self.quiet = quiet
-        set_blas_threads(cfg["run"].get("blas_threads", 1))
+        set_blas_threads(blas_threads_for(cfg))
         self.ops = get_backend(cfg["run"]["backend"])
         self.dtype = np.dtype(cfg["run"]["dtype"])
         self.method = cfg["method"]["name"]

@@ -143,11 +143,26 @@ def test_blas_threads_context_restores_the_count():
         blas.set_blas_threads(before)
 
 
-def test_set_blas_threads_ignores_non_positive_counts():
+def test_set_blas_threads_zero_restores_openblas_choice_none_changes_nothing():
     blas = _openblas_or_skip()
     before = blas.get_blas_threads()
-    assert blas.set_blas_threads(0) == before
-    assert blas.set_blas_threads(None) == before
+    try:
+        own = blas._initial
+        assert own is not None and own >= 1
+        blas.set_blas_threads(1)
+        assert blas.set_blas_threads(None) == 1
+        assert blas.set_blas_threads(-3) == 1
+        assert blas.set_blas_threads(0) == own
+    finally:
+        blas.set_blas_threads(before)
+
+
+@pytest.mark.parametrize("arch, given, expected", [("wrn", None, 1), ("mlp", None, 0),
+                                                    ("wrn", 0, 0), ("mlp", 1, 1),
+                                                    ("wrn", 2, 2)])
+def test_training_blas_threads_follow_the_model_unless_set(arch, given, expected):
+    from minirocket.train.threads import blas_threads_for
+    assert blas_threads_for({"run": {"blas_threads": given}, "model": {"arch": arch}}) == expected
 
 
 def test_one_thread_pool_holds_blas_for_a_threaded_batch_only():
