@@ -13,9 +13,12 @@ excluded); ratios are minirocket / PyTorch from the same run, since this machine
 drifts by +-20% between runs. Before timing, the PyTorch twins are loaded with the same
 weights and their logits are checked against minirocket's.
 
-minirocket's rows are timed first, in a child process that never imports torch (PyTorch's
+minirocket's rows are timed in a child process that never imports torch (PyTorch's
 OpenMP threads otherwise keep spinning on the cores minirocket's threads need); PyTorch
-and ONNX Runtime follow in this process, a minute later at most.
+and ONNX Runtime follow in this process. That pair is one round; ``--rounds`` rounds
+(default 3) alternate, each gives a ratio per row, and the table reports the median time
+of each framework and the median of the per-round ratios, with the ratios of every round
+beside it: the spread is part of the result on a machine that drifts.
 
 Peak memory of the rocket step is measured in a fresh child process per framework: the
 peak resident set (VmHWM) is reset once the model, optimizer and batch exist, and read
@@ -176,6 +179,8 @@ def main(argv=None):
     ap.add_argument("--backend", default="numba", help="minirocket backend to compare")
     ap.add_argument("--json", help="write all figures to this JSON file")
     ap.add_argument("--quick", action="store_true", help="fewer repeats")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="alternations of minirocket and PyTorch timings; medians reported")
     ap.add_argument("--peak-child", help=argparse.SUPPRESS)
     ap.add_argument("--ours-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -186,9 +191,6 @@ def main(argv=None):
         _ours_child(args.backend, args.quick, args.threads)
         return 0
 
-    # minirocket first, in a child without torch; then PyTorch and ONNX Runtime here.
-    flags = ["--ours-child", "--backend", args.backend, "--threads", str(args.threads)]
-    ours = _child_json(*flags, *(["--quick"] if args.quick else []))
     _import_frameworks()
     r = 3 if args.quick else 1
     rows, extra = {}, {}
@@ -199,63 +201,37 @@ def main(argv=None):
     env["torch"] = torch.__version__ if HAVE_TORCH else "(not installed)"
     env["onnxruntime"] = ort.__version__ if HAVE_ORT else "(not installed)"
     env["torch_threads"] = str(torch.get_num_threads()) if HAVE_TORCH else "-"
-    roof = ours["sgemm_2048_gflops"]
-    env["sgemm_2048_gflops"] = f"{roof:.0f}"
+    env["rounds"] = str(args.rounds)
 
-    def rec(key, label, numpy_ref=None, torch_ms=None, ort_ms=None, note=""):
-        rows[key] = {"work": label, "ours_ms": ours[key], "numpy_ms": numpy_ref,
-                     "torch_ms": torch_ms, "ort_ms": ort_ms, "target": TARGETS[key],
-                     "ratio": (ours[key] / torch_ms) if torch_ms else None, "note": note}
-
-    # ---------------------------------------------------------------- light WRN inference
+    # The PyTorch and ONNX Runtime twins: built once, their logits checked against
+    # minirocket's, then timed once per round. key -> (callable, repeat, min_time).
+    torch_fns, ort_fns = {}, {}
     net = light_wrn()
-    twin = sess = None
+    cp = ctr_pair()
     if HAVE_TORCH:
-        from _torch_models import WRN as TWRN, load_wrn
+        from _torch_models import (CTRLightInfer, CTRMLP, WRN as TWRN, ctr_pair as tctr_pair,
+                                   ctr_step, load_ctr_light, load_wrn,
+                                   rocket_wrn_pair as twin_pair, rocket_wrn_step)
         twin = load_wrn(TWRN(16, 1), net).eval()
         xc = images(4)
         with torch.inference_mode():
-            diff = float(np.abs(twin(torch.from_numpy(xc)).numpy()
-                                - net.forward(xc, train=False)[0]).max())
-        extra["wrn_logit_maxdiff_vs_torch"] = diff
+            extra["wrn_logit_maxdiff_vs_torch"] = float(np.abs(
+                twin(torch.from_numpy(xc)).numpy() - net.forward(xc, train=False)[0]).max())
+        sess = None
         if HAVE_ORT:
-            tmp = tempfile.mkdtemp()
-            sess = _ort_session(twin, (torch.from_numpy(xc),), ["x"], os.path.join(tmp, "w.onnx"))
-    scaling = {}
-    for n, rep in ((1, 200), (32, 20), (256, 7)):
-        x = images(n)
-        t_ms = o_ms = None
-        if twin is not None:
+            sess = _ort_session(twin, (torch.from_numpy(xc),), ["x"],
+                                os.path.join(tempfile.mkdtemp(), "w.onnx"))
+        for n, rep in ((1, 200), (32, 20), (256, 7)):
+            x = images(n)
             xt = torch.from_numpy(x)
-            with torch.inference_mode():
-                t_ms = median_ms(lambda: twin(xt), repeat=rep // r, min_time=0.5 / r)[0]
-        if sess is not None:
-            o_ms = median_ms(lambda: sess.run(None, {"x": x}), repeat=rep // r,
-                             min_time=0.5 / r)[0]
-        gf = conv_flops(net, n) / (ours[f"wrn_b{n}"] * 1e-3) / 1e9
-        rec(f"wrn_b{n}", f"WRN-16-1 light-net inference, batch {n}", ours[f"wrn_b{n}_numpy"],
-            t_ms, o_ms, f"{gf:.0f} GFLOP/s = {100 * gf / roof:.0f}% of sgemm roof")
-        scaling[f"batch{n}"] = ours[f"wrn_b{n}"]
-
-    # ---------------------------------------------------------------- rocket step
-    x, y = images(128), labels(128)
-    t_ms = None
-    if HAVE_TORCH:
-        from _torch_models import rocket_wrn_pair as twin_pair, rocket_wrn_step
+            torch_fns[f"wrn_b{n}"] = (lambda xt=xt: twin(xt), rep // r, 0.5 / r)
+            if sess is not None:
+                ort_fns[f"wrn_b{n}"] = (lambda x=x: sess.run(None, {"x": x}), rep // r, 0.5 / r)
         tb, tl = twin_pair()
         tstep = rocket_wrn_step(tb, tl)
-        xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-        t_ms = median_ms(lambda: tstep(xt, yt), repeat=max(3, 7 // r))[0]
-    rec("rocket_step", "rocket step WRN-40-1 + WRN-16-1 interval, batch 128 (fwd+bwd+SGD)",
-        None, t_ms, note="convolutions on numba's worker threads, OpenBLAS held to 1 thread "
-                         "(the trainer's default for WRN pairs)")
-
-    # ---------------------------------------------------------------- CTR
-    cp = ctr_pair()
-    cat, num, yc = ctr_batch(1)
-    t_ms = o_ms = None
-    if HAVE_TORCH:
-        from _torch_models import CTRLightInfer, CTRMLP, load_ctr_light
+        xt, yt = torch.from_numpy(images(128)), torch.from_numpy(labels(128))
+        torch_fns["rocket_step"] = (lambda: tstep(xt, yt), max(3, 7 // r), 0.0)
+        cat, num, _ = ctr_batch(1)
         tlight = load_ctr_light(CTRMLP(CTR_FIELDS, CTR_NUMERIC, CTR_DIM, (200, 80), False),
                                 cp.light).eval()
         tinf = CTRLightInfer(tlight, CTR_FIELDS).eval()
@@ -263,24 +239,61 @@ def main(argv=None):
         with torch.inference_mode():
             extra["ctr_logit_maxdiff_vs_torch"] = float(np.abs(
                 tinf(ct, nt).numpy() - cp.light.forward((cat, num), train=False)[0]).max())
-            t_ms = median_ms(lambda: tinf(ct, nt), repeat=2000 // r, min_time=1.0 / r)[0]
+        torch_fns["ctr_b1"] = (lambda: tinf(ct, nt), 2000 // r, 1.0 / r)
         if HAVE_ORT:
             s2 = _ort_session(tinf, (ct, nt), ["cat", "num"],
                               os.path.join(tempfile.mkdtemp(), "c.onnx"))
-            o_ms = median_ms(lambda: s2.run(None, {"cat": cat, "num": num}), repeat=2000 // r,
-                             min_time=1.0 / r)[0]
-    rec("ctr_b1", "CTR light MLP inference, batch 1", ours["ctr_b1_numpy"], t_ms, o_ms)
+            ort_fns["ctr_b1"] = (lambda: s2.run(None, {"cat": cat, "num": num}), 2000 // r,
+                                 1.0 / r)
+        cat2, num2, yc2 = ctr_batch(1024)
+        ts = ctr_step(*tctr_pair(CTR_FIELDS, CTR_NUMERIC, CTR_DIM))
+        c2, n2, y2 = (torch.from_numpy(cat2), torch.from_numpy(num2),
+                      torch.from_numpy(yc2.astype(np.float32)))
+        torch_fns["ctr_step"] = (lambda: ts(c2, n2, y2), max(5, 15 // r), 0.0)
 
-    cat, num, yc = ctr_batch(1024)
-    t_ms = None
-    if HAVE_TORCH:
-        from _torch_models import ctr_pair as tctr_pair, ctr_step
-        tb, tl = tctr_pair(CTR_FIELDS, CTR_NUMERIC, CTR_DIM)
-        ts = ctr_step(tb, tl)
-        ct, nt, yt = torch.from_numpy(cat), torch.from_numpy(num), torch.from_numpy(
-            yc.astype(np.float32))
-        t_ms = median_ms(lambda: ts(ct, nt, yt), repeat=max(5, 15 // r))[0]
-    rec("ctr_step", "CTR rocket step, batch 1024, sparse embedding update", None, t_ms,
+    def time_all(fns):
+        out = {}
+        for key, (fn, rep, min_time) in fns.items():
+            if HAVE_TORCH:
+                with torch.inference_mode(key != "rocket_step" and key != "ctr_step"):
+                    out[key] = median_ms(fn, repeat=rep, min_time=min_time)[0]
+        return out
+
+    # Rounds: minirocket in a child without torch, then PyTorch and ONNX Runtime here.
+    # Each round gives a ratio per row; the table reports medians over the rounds.
+    flags = ["--ours-child", "--backend", args.backend, "--threads", str(args.threads)]
+    rounds = []
+    for _ in range(args.rounds):
+        ours = _child_json(*flags, *(["--quick"] if args.quick else []))
+        rounds.append((ours, time_all(torch_fns), time_all(ort_fns)))
+
+    def med(values):
+        values = [v for v in values if v is not None]
+        return float(np.median(values)) if values else None
+
+    ours = {k: med([o[k] for o, _, _ in rounds]) for k in rounds[0][0] if k != "env"}
+    roof = ours["sgemm_2048_gflops"]
+    env["sgemm_2048_gflops"] = f"{roof:.0f}"
+
+    def rec(key, label, numpy_ref=None, note=""):
+        per_round = [o[key] / t[key] for o, t, _ in rounds if t.get(key)]
+        rows[key] = {"work": label, "ours_ms": ours[key], "numpy_ms": numpy_ref,
+                     "torch_ms": med([t.get(key) for _, t, _ in rounds]),
+                     "ort_ms": med([o.get(key) for _, _, o in rounds]),
+                     "target": TARGETS[key], "ratio": med(per_round),
+                     "ratio_per_round": per_round, "note": note}
+
+    scaling = {}
+    for n in (1, 32, 256):
+        gf = conv_flops(net, n) / (ours[f"wrn_b{n}"] * 1e-3) / 1e9
+        rec(f"wrn_b{n}", f"WRN-16-1 light-net inference, batch {n}", ours[f"wrn_b{n}_numpy"],
+            f"{gf:.0f} GFLOP/s = {100 * gf / roof:.0f}% of sgemm roof")
+        scaling[f"batch{n}"] = ours[f"wrn_b{n}"]
+    rec("rocket_step", "rocket step WRN-40-1 + WRN-16-1 interval, batch 128 (fwd+bwd+SGD)",
+        note="convolutions on numba's worker threads, OpenBLAS held to 1 thread (the "
+             "trainer's default for WRN pairs)")
+    rec("ctr_b1", "CTR light MLP inference, batch 1", ours["ctr_b1_numpy"])
+    rec("ctr_step", "CTR rocket step, batch 1024, sparse embedding update",
         note=f"OpenBLAS {args.threads} threads (the trainer's default for MLP pairs); "
              f"{ours['ctr_step_1thread']:.0f} ms with 1 thread (`train --blas-threads 1`)")
 
@@ -290,10 +303,11 @@ def main(argv=None):
     rows["peak_mem"] = {"work": "peak memory growth of the rocket step (MiB)",
                         "ours_ms": mem_ours, "numpy_ms": None, "torch_ms": mem_t,
                         "ort_ms": None, "target": TARGETS["peak_mem"],
-                        "ratio": (mem_ours / mem_t) if mem_t else None, "note": "MiB, not ms"}
+                        "ratio": (mem_ours / mem_t) if mem_t else None,
+                        "ratio_per_round": [], "note": "MiB, not ms (one child per framework)"}
 
     # ---------------------------------------------------------------- report
-    env = {**ours["env"], **env}            # the child's, after its runs (threading layer set)
+    env = {**rounds[-1][0]["env"], **env}   # the last child's, after its runs
     print("environment:")
     for k, v in env.items():
         print(f"  {k}: {v}")
@@ -307,13 +321,14 @@ def main(argv=None):
         return "-" if v is None else (f"{v:.3f}" if v < 1 else f"{v:.1f}")
     print()
     print(f"| work | minirocket {args.backend} (ms) | NumPy reference (ms) | PyTorch (ms) | "
-          f"ONNX Runtime (ms) | ratio to PyTorch | target | note |")
-    print("|---|---|---|---|---|---|---|---|")
+          f"ONNX Runtime (ms) | ratio to PyTorch | per round | target | note |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for row in rows.values():
         ratio = "-" if row["ratio"] is None else f"{row['ratio']:.2f}x"
+        each = " / ".join(f"{v:.2f}" for v in row["ratio_per_round"]) or "-"
         print(f"| {row['work']} | {f(row['ours_ms'])} | {f(row['numpy_ms'])} | "
-              f"{f(row['torch_ms'])} | {f(row['ort_ms'])} | {ratio} | {row['target']} | "
-              f"{row['note']} |")
+              f"{f(row['torch_ms'])} | {f(row['ort_ms'])} | {ratio} | {each} | "
+              f"{row['target']} | {row['note']} |")
     if args.json:
         tmp = args.json + ".tmp"
         with open(tmp, "w") as fh:
