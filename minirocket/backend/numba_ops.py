@@ -100,12 +100,11 @@ def _c(a):
     return np.ascontiguousarray(a)
 
 
-def _swap01(serial, a, out):
-    """``out[j, i] = a[i, j]``; the serial build inside a worker thread."""
+def _launch(kernel, serial, work, *args):
+    """Run a kernel: its serial build inside a worker thread, else chosen by ``work``."""
     if serial:
-        nk.swap01_into.serial(a, out)
-    else:
-        nk.swap01_into(a.size, a, out)
+        return kernel.serial(*args)
+    return kernel(work, *args)
 
 
 def _as3(x):
@@ -214,9 +213,7 @@ class NumbaOps(NumpyOps):
         N, C = x.shape[0], x.shape[1]
         K = C * kh * kw
         cols = self._scratch("cols", (K, N, Ho * Wo), x.dtype, worker)
-        kernel = nk.im2col_into.serial if threaded else nk.im2col_into
-        args = (x, kh, kw, stride, padding, Ho, Wo, cols)
-        kernel(*args) if threaded else kernel(cols.size, *args)
+        _launch(nk.im2col_into, threaded, cols.size, x, kh, kw, stride, padding, Ho, Wo, cols)
         return cols.reshape(K, -1)
 
     def im2col(self, x, kh, kw, stride, padding):
@@ -268,7 +265,8 @@ class NumbaOps(NumpyOps):
                 else:
                     yt = self._scratch("yt", (O, (e - s) * L), x.dtype, worker)
                     np.matmul(W2, cols, out=yt)
-                    _swap01(threaded, yt.reshape(O, e - s, L), y3[s:e])
+                    _launch(nk.swap01_into, threaded, yt.size, yt.reshape(O, e - s, L),
+                            y3[s:e])
 
         self._run(part, parts)
         return y
@@ -302,14 +300,13 @@ class NumbaOps(NumpyOps):
                     gyt = gy3[s]                                               # (O, L)
                 else:
                     gyt = self._scratch("gyt", (O, n, L), gy3.dtype, worker)
-                    _swap01(threaded, gy3[s:e], gyt)
+                    _launch(nk.swap01_into, threaded, gyt.size, gy3[s:e], gyt)
                     gyt = gyt.reshape(O, n * L)
                 gW += gyt @ cols.T
                 if need_gx:
                     np.matmul(W2t, gyt, out=cols)        # columns done: reuse for gcols
-                    kernel = nk.col2im_into.serial if threaded else nk.col2im_into
-                    args = (cols.reshape(K, n, L), kh, kw, stride, padding, Ho, Wo, gx[s:e])
-                    kernel(*args) if threaded else kernel(cols.size, *args)
+                    _launch(nk.col2im_into, threaded, cols.size, cols.reshape(K, n, L), kh, kw,
+                            stride, padding, Ho, Wo, gx[s:e])
             return gW
 
         partial = self._run(part, parts)
