@@ -108,8 +108,11 @@ def _launch(kernel, serial, work, *args):
 
 
 def _as3(x):
-    """(N, C) -> (N, C, 1) and (N, C, H, W) -> (N, C, H*W) views of a contiguous array."""
-    return x.reshape(x.shape[0], x.shape[1], -1)
+    """(N, C) -> (N, C, 1) and (N, C, H, W) -> (N, C, H*W) views of a contiguous array.
+
+    The last length is given, not ``-1``: NumPy cannot infer it for an empty batch.
+    """
+    return x.reshape(x.shape[0], x.shape[1], int(np.prod(x.shape[2:], dtype=np.int64)))
 
 
 class NumbaOps(NumpyOps):

@@ -127,6 +127,9 @@ def export_trainer(tr, which="best"):
 def export_run(run_dir, out=None, which="best"):
     """``minirocket export``: the light net of a run folder's best (or latest) checkpoint."""
     from minirocket.train.rundir import open_run_dir
+    if out is not None and Path(out).exists() and not Path(out).is_dir():
+        raise ArgumentError(f"argument '--out': expected a folder for light.json and "
+                            f"light.npz, got the file {out}")
     rd = open_run_dir(run_dir, flag="RUN_DIR")
     cfg = rd.read_config()
     path = rd.best if which == "best" else rd.latest

@@ -733,8 +733,17 @@ def resume(path, quiet=False, data_dir=None, cache_dir=None, stop_after_steps=No
     rd = open_run_dir(path)
     cfg = rd.read_config()
     if not rd.latest.exists():
-        raise CheckpointError(f"run folder {rd.path} has no checkpoint yet "
-                              f"({rd.latest} is missing): start it again with --out")
+        # Killed before its first checkpoint (within the first epoch): nothing of it was
+        # kept but its configuration, so the run starts again from step 0 in its folder.
+        # (The folder cannot be given to --out again: it holds a run.)
+        _remove_stale_temporaries(rd)
+        tr = Trainer(cfg, rd, quiet=quiet, bundle=bundle, data_dir=data_dir,
+                     cache_dir=cache_dir)
+        tr.stop_after_steps = stop_after_steps
+        if not quiet:
+            print(f"{rd.path} has no checkpoint yet (stopped before its first one): "
+                  f"starting the run again from step 0", flush=True)
+        return _finish(tr, tr.run())
     meta, tree = ckpt.read_file(rd.latest)
     if meta.get("config_hash") != cfg["config_hash"]:
         raise CheckpointError(f"checkpoint {rd.latest} belongs to another configuration "

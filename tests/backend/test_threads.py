@@ -182,3 +182,19 @@ def test_one_thread_pool_holds_blas_for_a_threaded_batch_only():
             assert blas.get_blas_threads() == 2
     finally:
         blas.set_blas_threads(before)
+
+
+@pytest.mark.parametrize("fold", [True, False])
+def test_an_empty_batch_gives_empty_logits_on_numba_as_on_numpy(fold):
+    from minirocket import models, serve
+    pair = models.rocket_wrn(light_depth=10, booster_depth=16).to("numba")
+    x = np.zeros((0, 3, 32, 32), np.float32)
+    assert pair.light.forward(x, train=False)[0].shape == (0, 10)
+    for backend in ("numba", "numpy"):
+        assert serve.compile_light(pair, backend=backend, fold=fold).predict(x).shape == (0, 10)
+    ops = get_backend("numba")
+    W = np.ones((4, 3, 3, 3), np.float32)
+    assert ops.conv2d(x, W, 1, 1).shape == (0, 4, 32, 32)
+    gx, gW = ops.conv2d_backward(x, W, np.zeros((0, 4, 32, 32), np.float32), 1, 1)
+    assert gx.shape == x.shape
+    np.testing.assert_array_equal(gW, 0)

@@ -179,3 +179,13 @@ def test_eval_command_on_run_and_artifact(adult_run, capsys):
     assert res["n"] == 16281
     assert main(["--quiet", "eval", str(adult_run), "--group-field", "shoe_size"]) == 2
     assert "argument '--group-field': expected one of" in capsys.readouterr().err
+
+
+def test_export_to_an_existing_file_names_out(tmp_path):
+    from minirocket.errors import ArgumentError
+    from minirocket.train.artifact import export_run
+    target = tmp_path / "notes.txt"
+    target.write_text("keep me")
+    with pytest.raises(ArgumentError, match="argument '--out': expected a folder"):
+        export_run(tmp_path / "any-run", out=target)
+    assert target.read_text() == "keep me"

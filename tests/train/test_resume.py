@@ -62,6 +62,23 @@ def test_same_seed_same_weights_different_seed_differs(tmp_path):
                            final_state(tmp_path / "c")["model"])
 
 
+def test_run_killed_before_its_first_checkpoint_resumes_from_step_0(tmp_path):
+    # A run killed in its first epoch leaves config.json and maybe a checkpoint temporary;
+    # --resume starts it again from step 0 and ends where a straight run ends.
+    cfg = adult_cfg(optim={"epochs": 1})
+    trainer.train(cfg, out=tmp_path / "straight", quiet=True)
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    (killed / "config.json").write_bytes((tmp_path / "straight" / "config.json").read_bytes())
+    (killed / "checkpoints").mkdir()
+    leftover = killed / "checkpoints" / ".latest.npz.1234.tmp"
+    leftover.write_bytes(b"partial")
+    assert trainer.resume(killed, quiet=True) == 0
+    assert not leftover.exists()
+    assert_same_arrays(final_state(tmp_path / "straight")["model"],
+                       final_state(killed)["model"])
+
+
 def test_resume_of_a_finished_run_changes_nothing(tmp_path):
     cfg = adult_cfg(optim={"epochs": 1})
     trainer.train(cfg, out=tmp_path / "a", quiet=True)
