@@ -253,10 +253,9 @@ def main(argv=None):
 
     def time_all(fns):
         out = {}
-        for key, (fn, rep, min_time) in fns.items():
-            if HAVE_TORCH:
-                with torch.inference_mode(key != "rocket_step" and key != "ctr_step"):
-                    out[key] = median_ms(fn, repeat=rep, min_time=min_time)[0]
+        for key, (fn, rep, min_time) in fns.items():        # empty without torch
+            with torch.inference_mode(key not in ("rocket_step", "ctr_step")):
+                out[key] = median_ms(fn, repeat=rep, min_time=min_time)[0]
         return out
 
     # Rounds: minirocket in a child without torch, then PyTorch and ONNX Runtime here.

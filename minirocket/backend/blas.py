@@ -27,7 +27,7 @@ _initial = None        # OpenBLAS's own count, read at that first lookup
 
 
 def _loaded_openblas():
-    import numpy as np  # noqa: F401  (make sure NumPy's BLAS is loaded before looking)
+    import numpy as np   # loads NumPy's BLAS before the memory map is read
     paths = []
     try:
         with open("/proc/self/maps", encoding="utf-8", errors="replace") as f:

@@ -120,12 +120,6 @@ class CupyOps(Ops):
                             _c(shift).astype(x.dtype, copy=False), C, P, bool(relu), y)
         return y
 
-    def batchnorm_eval(self, x, scale, shift):
-        return self._affine(x, scale, shift, False)
-
-    def batchnorm_relu_eval(self, x, scale, shift):
-        return self._affine(x, scale, shift, True)
-
     # ----------------------------------------------------------------- elementwise
     def relu(self, x):
         if x.dtype.kind != "f":

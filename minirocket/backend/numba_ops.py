@@ -100,6 +100,13 @@ def _c(a):
     return np.ascontiguousarray(a)
 
 
+def _bn_outputs(x):
+    """Fresh ``y, xhat`` (shape of x) and ``mean, var, inv_std`` (C,) for a BN kernel."""
+    C = x.shape[1]
+    return (np.empty_like(x), np.empty_like(x), np.empty(C, x.dtype), np.empty(C, x.dtype),
+            np.empty(C, x.dtype))
+
+
 def _launch(kernel, serial, work, *args):
     """Run a kernel: its serial build inside a worker thread, else chosen by ``work``."""
     if serial:
@@ -336,15 +343,10 @@ class NumbaOps(NumpyOps):
         if x.ndim == 2:
             return self._bn2d_train(x, gamma, beta, eps, axes, relu)
         x = _c(x)
-        C = x.shape[1]
-        y = np.empty_like(x)
-        xhat = np.empty_like(x)
-        mean = np.empty(C, x.dtype)
-        var = np.empty(C, x.dtype)
-        inv_std = np.empty(C, x.dtype)
+        y, xhat, mean, var, inv_std = out = _bn_outputs(x)
         nk.bn_train_into(x.size, _as3(x), _c(gamma), _c(beta), float(eps), relu, _as3(y),
                          _as3(xhat), mean, var, inv_std)
-        return y, xhat, mean, var, inv_std
+        return out
 
     def _bn_backward(self, xhat, inv_std, gamma, o, gy, axes):
         # ``o`` is the fused ReLU's output, or None for plain BN.
@@ -368,12 +370,6 @@ class NumbaOps(NumpyOps):
         nk.affine_into(x.size, _as3(x), _c(scale).astype(x.dtype, copy=False),
                        _c(shift).astype(x.dtype, copy=False), relu, _as3(out))
         return out
-
-    def batchnorm_eval(self, x, scale, shift):
-        return self._affine(x, scale, shift, False)
-
-    def batchnorm_relu_eval(self, x, scale, shift):
-        return self._affine(x, scale, shift, True)
 
     # ----------------------------------------------------------------- elementwise
     def relu(self, x):
@@ -439,15 +435,11 @@ class NumbaOps(NumpyOps):
         if N == 0 or x.dtype.kind != "f":
             ref = super().batchnorm_relu_train if relu else super().batchnorm_train
             return ref(x, gamma, beta, eps, axes)
-        y = np.empty_like(x)
-        xhat = np.empty_like(x)
-        mean = np.empty(C, x.dtype)
-        var = np.empty(C, x.dtype)
-        inv_std = np.empty(C, x.dtype)
+        y, xhat, mean, var, inv_std = out = _bn_outputs(x)
         part = np.empty((3, nk.bn2d_blocks(N), C), np.float64)
         nk.bn2d_train_into(x.size, x, _c(gamma), _c(beta), float(eps), bool(relu), y, xhat,
                            mean, var, inv_std, part, np.empty((2, C), np.float64))
-        return y, xhat, mean, var, inv_std
+        return out
 
     def _bn2d_backward(self, xhat, inv_std, gamma, o, gy, axes):
         """Gradients of :meth:`_bn2d_train` for ``gy`` (N, C).

@@ -256,8 +256,7 @@ class Ops:
         x : array, shape (N, C) or (N, C, H, W)
         scale, shift : array, shape (C,)
         """
-        shape = _channel_shape(x.ndim)
-        return x * scale.reshape(shape) + shift.reshape(shape)
+        return self._affine(x, scale, shift, False)
 
     def batchnorm_relu_eval(self, x, scale, shift):
         """Evaluation-mode BN followed by ReLU: ``y = max(x * scale + shift, 0)``.
@@ -265,7 +264,13 @@ class Ops:
         The pre-activation unit of a WRN block in inference; a backend may fuse it into one
         pass over the activation. Same shapes as :meth:`batchnorm_eval`.
         """
-        return self.relu(self.batchnorm_eval(x, scale, shift))
+        return self._affine(x, scale, shift, True)
+
+    def _affine(self, x, scale, shift, relu):
+        # Both evaluation-mode BN methods; a backend overrides this one with a fused pass.
+        shape = _channel_shape(x.ndim)
+        y = x * scale.reshape(shape) + shift.reshape(shape)
+        return self.relu(y) if relu else y
 
     # ----------------------------------------------------------------- elementwise
     def relu(self, x):

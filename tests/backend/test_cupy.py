@@ -38,8 +38,9 @@ def test_cupy_ops_override_every_hot_primitive():
     path = os.path.join(os.path.dirname(minirocket.backend.__file__), "cupy_ops.py")
     with open(path, encoding="utf-8") as f:
         src = f.read()
+    # ``_affine`` is where both evaluation-mode BN methods (plain and with ReLU) go.
     for name in ("im2col", "col2im", "conv2d", "conv2d_backward", "batchnorm_train",
-                 "batchnorm_backward", "batchnorm_eval", "batchnorm_relu_eval", "relu",
+                 "batchnorm_backward", "_affine", "relu",
                  "relu_backward", "avgpool2d", "avgpool2d_backward", "scatter_add_rows",
                  "unique_rows_sum"):
         assert f"def {name}(" in src, name
